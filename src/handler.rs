@@ -1,0 +1,205 @@
+//! One webhook delivery, from raw bytes to an [`Answer`]: signature, event,
+//! routing, then a dry run or a Tableau refresh. No Lambda types here.
+
+use crate::answer::{Answer, TargetReport};
+use crate::secrets::{ExposeSecret, SecretSource, Secrets};
+use crate::settings::Settings;
+use crate::tableau::Refresher;
+use crate::webhook::{Decision, Signature, SignatureError, WebhookEvent};
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::time::Instant;
+
+/// A request as the HTTP adapter hands it over.
+pub struct Delivery<'a> {
+    pub method: &'a str,
+    pub authorization: Option<&'a str>,
+    /// The body exactly as dbt sent it (base64 already undone).
+    pub body: &'a [u8],
+}
+
+/// Built once per container and shared by every invocation.
+pub struct WebhookHandler {
+    settings: Result<Settings, String>,
+    secrets: Arc<dyn SecretSource>,
+    tableau: Arc<dyn Refresher>,
+}
+
+/// What the invocation's log line reports besides the answer.
+#[derive(Default)]
+struct Seen {
+    event_id: Option<String>,
+    run_id: Option<String>,
+    job_id: Option<String>,
+}
+
+impl WebhookHandler {
+    pub fn new(
+        settings: Result<Settings, String>,
+        secrets: Arc<dyn SecretSource>,
+        tableau: Arc<dyn Refresher>,
+    ) -> WebhookHandler {
+        if let Err(problem) = &settings {
+            tracing::error!(error = %problem, "configuration error: every invocation will answer 500");
+        }
+        WebhookHandler {
+            settings,
+            secrets,
+            tableau,
+        }
+    }
+
+    /// Answers one delivery; the answer is ready by `deadline` whatever the
+    /// dependencies do.
+    pub async fn handle(&self, delivery: Delivery<'_>, deadline: Instant) -> Answer {
+        let mut seen = Seen::default();
+        let answer = self.answer(&delivery, deadline, &mut seen).await;
+        log_invocation(&answer, &seen);
+        answer
+    }
+
+    async fn answer(&self, delivery: &Delivery<'_>, deadline: Instant, seen: &mut Seen) -> Answer {
+        if !delivery.method.eq_ignore_ascii_case("POST") {
+            return Answer::MethodNotAllowed(format!(
+                "method {} not allowed: dbt Cloud webhooks are POST",
+                delivery.method
+            ));
+        }
+        let signature = match Signature::parse(delivery.authorization) {
+            Ok(signature) => signature,
+            Err(why) => return unauthorized(why),
+        };
+        let secrets = match self
+            .verified_secrets(&signature, delivery.body, deadline)
+            .await
+        {
+            Ok(secrets) => secrets,
+            Err(answer) => return answer,
+        };
+        let settings = match &self.settings {
+            Ok(settings) => settings,
+            Err(problem) => return Answer::ConfigError(problem.clone()),
+        };
+        let event = match WebhookEvent::parse(delivery.body) {
+            Ok(event) => event,
+            Err(why) => return Answer::BadRequest(why.to_string()),
+        };
+        seen.event_id = event.event_id.clone();
+        seen.run_id = event.data.run_id.clone();
+        seen.job_id = event.data.job_id.clone();
+        if let Some(limit) = settings.max_event_age {
+            match event.age(SystemTime::now()) {
+                Some(age) if age <= limit => {}
+                Some(age) => {
+                    tracing::warn!(
+                        age_seconds = age.as_secs(),
+                        limit_seconds = limit.as_secs(),
+                        "event older than MAX_EVENT_AGE_SECONDS"
+                    );
+                    return Answer::Unauthorized;
+                }
+                None => {
+                    tracing::warn!(
+                        "event timestamp missing or not RFC 3339 while MAX_EVENT_AGE_SECONDS is set"
+                    );
+                    return Answer::Unauthorized;
+                }
+            }
+        }
+        let job = match event.decision() {
+            Decision::Ignore(reason) => return Answer::Ignored(reason),
+            Decision::Refresh { job } => job,
+        };
+        let routed = settings.targets.for_job(job.as_ref());
+        if routed.is_empty() {
+            return Answer::Ignored(format!(
+                "no target in REFRESH_TARGETS for job {}",
+                job.as_ref().map_or("(none given)", |j| j.as_str())
+            ));
+        }
+        if settings.dry_run {
+            return Answer::DryRun(routed.into_iter().map(TargetReport::dry_run).collect());
+        }
+        let access = match &secrets.tableau {
+            Ok(access) => access,
+            Err(problem) => return Answer::ConfigError(problem.to_string()),
+        };
+        Answer::Refreshed(self.tableau.refresh(access, &routed, deadline).await)
+    }
+
+    /// The secrets whose webhook key verifies `signature`, refetching once when a
+    /// cached key fails (the key may have been rotated).
+    async fn verified_secrets(
+        &self,
+        signature: &Signature,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<Arc<Secrets>, Answer> {
+        let in_time = |what: &'static str| {
+            move |_| Answer::ConfigError(format!("{what} did not answer before the deadline"))
+        };
+        let secrets = tokio::time::timeout_at(deadline, self.secrets.current())
+            .await
+            .map_err(in_time("the secret source"))?
+            .map_err(|e| Answer::ConfigError(e.to_string()))?;
+        match signature.verify(secrets.webhook_key.expose_secret().as_bytes(), body) {
+            Ok(()) => return Ok(secrets),
+            Err(SignatureError::Mismatch) => {}
+            Err(other) => return Err(unauthorized(other)),
+        }
+        match tokio::time::timeout_at(deadline, self.secrets.refetch()).await {
+            Ok(Ok(Some(fresher))) => {
+                match signature.verify(fresher.webhook_key.expose_secret().as_bytes(), body) {
+                    Ok(()) => Ok(fresher),
+                    Err(why) => Err(unauthorized(why)),
+                }
+            }
+            Ok(Ok(None)) => Err(unauthorized(SignatureError::Mismatch)),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not refetch the secret after a signature mismatch");
+                Err(unauthorized(SignatureError::Mismatch))
+            }
+            Err(_) => Err(unauthorized(SignatureError::Mismatch)),
+        }
+    }
+}
+
+fn unauthorized(why: SignatureError) -> Answer {
+    tracing::warn!(reason = %why, "webhook rejected");
+    Answer::Unauthorized
+}
+
+/// One line per invocation: what was seen, what was decided, each target's result.
+fn log_invocation(answer: &Answer, seen: &Seen) {
+    let detail = match answer {
+        Answer::MethodNotAllowed(e) | Answer::BadRequest(e) | Answer::ConfigError(e) => e.clone(),
+        Answer::Ignored(reason) => reason.clone(),
+        _ => String::new(),
+    };
+    let targets = answer
+        .targets()
+        .iter()
+        .map(TargetReport::summary)
+        .collect::<Vec<_>>()
+        .join("; ");
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                event_id = seen.event_id.as_deref(),
+                run_id = seen.run_id.as_deref(),
+                job_id = seen.job_id.as_deref(),
+                http_status = answer.http_status(),
+                decision = answer.status(),
+                detail = detail.as_str(),
+                targets = targets.as_str(),
+                "webhook {}",
+                answer.status()
+            )
+        };
+    }
+    match answer.http_status() {
+        500.. => line!(error),
+        400.. => line!(warn),
+        _ => line!(info),
+    }
+}

@@ -1,0 +1,18 @@
+//! dbt Cloud webhook -> verify -> route -> Tableau extract refresh.
+//!
+//! Data flow: [`function_url`] (Lambda event in, response out) hands a
+//! [`handler::Delivery`] to [`handler::WebhookHandler`], which uses [`webhook`]
+//! (signature, event), [`targets`] (routing), [`secrets`] and [`tableau`].
+
+pub mod answer;
+pub mod function_url;
+pub mod handler;
+pub mod secrets;
+pub mod settings;
+pub mod tableau;
+pub mod targets;
+pub mod webhook;
+
+/// A boxed future, so the seams ([`secrets::SecretSource`], [`tableau::Refresher`])
+/// can be trait objects.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -1,0 +1,28 @@
+//! Wires the function together: configuration and clients once per container,
+//! then one `function_url::handle` per event.
+
+use dbt_tableau_refresh::function_url::{self, FunctionUrlRequest};
+use dbt_tableau_refresh::handler::WebhookHandler;
+use dbt_tableau_refresh::settings::{DEFAULT_DEADLINE, Settings};
+use dbt_tableau_refresh::{secrets, tableau};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let handler = Arc::new(WebhookHandler::new(
+        Settings::from_env(),
+        secrets::from_env().await,
+        tableau::from_env(),
+    ));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<FunctionUrlRequest>| {
+        let handler = Arc::clone(&handler);
+        async move {
+            let deadline = Instant::now() + DEFAULT_DEADLINE;
+            Ok::<_, Error>(function_url::handle(&handler, &event.payload, deadline).await)
+        }
+    }))
+    .await
+}
