@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The one test command: formatting, lints, and every test, with the emulators the
+# tests need started here on 127.0.0.1 and stopped on exit.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/python-tools.sh
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+moto_port="$(free_port)"
+moto_server -H 127.0.0.1 -p "$moto_port" >"${TMPDIR:-/tmp}/moto-$moto_port.log" 2>&1 &
+pids+=($!)
+export MOTO_ENDPOINT="http://127.0.0.1:$moto_port"
+for _ in $(seq 1 100); do
+    curl -s -o /dev/null "$MOTO_ENDPOINT/moto-api/" && break
+    sleep 0.1
+done
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+echo "==> cargo test"
+cargo test --all-targets --locked
