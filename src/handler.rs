@@ -31,6 +31,8 @@ struct Seen {
     event_id: Option<String>,
     run_id: Option<String>,
     job_id: Option<String>,
+    /// Why a request was unauthorized; logged, never answered.
+    rejection: Option<String>,
 }
 
 impl WebhookHandler {
@@ -67,10 +69,10 @@ impl WebhookHandler {
         }
         let signature = match Signature::parse(delivery.authorization) {
             Ok(signature) => signature,
-            Err(why) => return unauthorized(why),
+            Err(why) => return unauthorized(why, seen),
         };
         let secrets = match self
-            .verified_secrets(&signature, delivery.body, deadline)
+            .verified_secrets(&signature, delivery.body, deadline, seen)
             .await
         {
             Ok(secrets) => secrets,
@@ -134,6 +136,7 @@ impl WebhookHandler {
         signature: &Signature,
         body: &[u8],
         deadline: Instant,
+        seen: &mut Seen,
     ) -> Result<Arc<Secrets>, Answer> {
         let in_time = |what: &'static str| {
             move |_| Answer::ConfigError(format!("{what} did not answer before the deadline"))
@@ -145,27 +148,27 @@ impl WebhookHandler {
         match signature.verify(secrets.webhook_key.expose_secret().as_bytes(), body) {
             Ok(()) => return Ok(secrets),
             Err(SignatureError::Mismatch) => {}
-            Err(other) => return Err(unauthorized(other)),
+            Err(other) => return Err(unauthorized(other, seen)),
         }
         match tokio::time::timeout_at(deadline, self.secrets.refetch()).await {
             Ok(Ok(Some(fresher))) => {
                 match signature.verify(fresher.webhook_key.expose_secret().as_bytes(), body) {
                     Ok(()) => Ok(fresher),
-                    Err(why) => Err(unauthorized(why)),
+                    Err(why) => Err(unauthorized(why, seen)),
                 }
             }
-            Ok(Ok(None)) => Err(unauthorized(SignatureError::Mismatch)),
+            Ok(Ok(None)) => Err(unauthorized(SignatureError::Mismatch, seen)),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "could not refetch the secret after a signature mismatch");
-                Err(unauthorized(SignatureError::Mismatch))
+                Err(unauthorized(SignatureError::Mismatch, seen))
             }
-            Err(_) => Err(unauthorized(SignatureError::Mismatch)),
+            Err(_) => Err(unauthorized(SignatureError::Mismatch, seen)),
         }
     }
 }
 
-fn unauthorized(why: SignatureError) -> Answer {
-    tracing::warn!(reason = %why, "webhook rejected");
+fn unauthorized(why: SignatureError, seen: &mut Seen) -> Answer {
+    seen.rejection = Some(why.to_string());
     Answer::Unauthorized
 }
 
@@ -174,6 +177,7 @@ fn log_invocation(answer: &Answer, seen: &Seen) {
     let detail = match answer {
         Answer::MethodNotAllowed(e) | Answer::BadRequest(e) | Answer::ConfigError(e) => e.clone(),
         Answer::Ignored(reason) => reason.clone(),
+        Answer::Unauthorized => seen.rejection.clone().unwrap_or_default(),
         _ => String::new(),
     };
     let targets = answer

@@ -3,10 +3,11 @@
 
 use dbt_tableau_refresh::function_url::{self, FunctionUrlRequest};
 use dbt_tableau_refresh::handler::WebhookHandler;
-use dbt_tableau_refresh::settings::{DEFAULT_DEADLINE, Settings};
+use dbt_tableau_refresh::settings::{Settings, answer_deadline};
 use dbt_tableau_refresh::{secrets, tableau};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 #[tokio::main(flavor = "current_thread")]
@@ -20,7 +21,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<FunctionUrlRequest>| {
         let handler = Arc::clone(&handler);
         async move {
-            let deadline = Instant::now() + DEFAULT_DEADLINE;
+            let lambda_deadline =
+                SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+            let deadline = answer_deadline(Instant::now(), SystemTime::now(), lambda_deadline);
             Ok::<_, Error>(function_url::handle(&handler, &event.payload, deadline).await)
         }
     }))

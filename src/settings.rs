@@ -42,3 +42,80 @@ impl Settings {
         })
     }
 }
+
+/// When the answer must leave: [`DEFAULT_DEADLINE`] after arrival, or earlier
+/// when Lambda's own deadline (`lambda_deadline`, from the invocation context)
+/// comes first, keeping `margin` to send the answer.
+pub fn answer_deadline(
+    arrived: tokio::time::Instant,
+    now: std::time::SystemTime,
+    lambda_deadline: std::time::SystemTime,
+) -> tokio::time::Instant {
+    const MARGIN: Duration = Duration::from_millis(300);
+    let lambda_left = lambda_deadline
+        .duration_since(now)
+        .unwrap_or(Duration::ZERO)
+        .saturating_sub(MARGIN);
+    arrived + DEFAULT_DEADLINE.min(lambda_left)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|key| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+    }
+
+    const TARGETS: (&str, &str) = ("REFRESH_TARGETS", r#"[{"workbook":"Sales"}]"#);
+
+    #[test]
+    fn defaults_and_values() {
+        let s = settings(&[TARGETS]).unwrap();
+        assert!(!s.dry_run);
+        assert_eq!(s.max_event_age, None);
+        let s = settings(&[
+            TARGETS,
+            ("DRY_RUN", "TRUE"),
+            ("MAX_EVENT_AGE_SECONDS", "300"),
+        ])
+        .unwrap();
+        assert!(s.dry_run);
+        assert_eq!(s.max_event_age, Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        assert!(
+            settings(&[])
+                .unwrap_err()
+                .contains("REFRESH_TARGETS is not set")
+        );
+        assert!(
+            settings(&[TARGETS, ("DRY_RUN", "yes please")])
+                .unwrap_err()
+                .contains("DRY_RUN")
+        );
+        for bad in ["-1", "0", "5m", "1.5"] {
+            let err = settings(&[TARGETS, ("MAX_EVENT_AGE_SECONDS", bad)]).unwrap_err();
+            assert!(err.contains("MAX_EVENT_AGE_SECONDS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn deadline_is_eight_seconds_unless_lambda_ends_sooner() {
+        let arrived = tokio::time::Instant::now();
+        let now = SystemTime::now();
+        let roomy = answer_deadline(arrived, now, now + Duration::from_secs(15));
+        assert_eq!(roomy - arrived, DEFAULT_DEADLINE);
+        let tight = answer_deadline(arrived, now, now + Duration::from_secs(3));
+        assert_eq!(tight - arrived, Duration::from_millis(2700));
+        let past = answer_deadline(arrived, now, now - Duration::from_secs(1));
+        assert_eq!(past, arrived);
+    }
+}

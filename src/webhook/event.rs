@@ -69,8 +69,10 @@ pub struct WebhookEvent {
     #[serde(default, deserialize_with = "string_or_number")]
     pub event_id: Option<String>,
     pub event_type: String,
+    /// Kept loose: only the age check reads it, and a timestamp of an unexpected
+    /// type must not fail an event when that check is off.
     #[serde(default)]
-    pub timestamp: Option<String>,
+    pub timestamp: Option<serde_json::Value>,
     pub data: RunData,
 }
 
@@ -156,7 +158,7 @@ impl WebhookEvent {
     /// How old the signed `timestamp` is at `now`; `None` when it is missing or is
     /// not RFC 3339. A timestamp from the future counts as age zero.
     pub fn age(&self, now: SystemTime) -> Option<Duration> {
-        let raw = self.timestamp.as_deref()?;
+        let raw = self.timestamp.as_ref()?.as_str()?;
         let sent = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
             .ok()?;
         let sent = SystemTime::from(sent);
