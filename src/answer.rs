@@ -3,7 +3,7 @@
 
 use crate::targets::{ItemKind, Target};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -146,26 +146,49 @@ impl Answer {
         }
     }
 
+    /// The JSON body; fields in the contract's order.
     pub fn body(&self) -> Value {
-        let status = self.status();
+        serde_json::to_value(self.wire()).expect("answers always serialise")
+    }
+
+    pub fn body_text(&self) -> String {
+        serde_json::to_string(&self.wire()).expect("answers always serialise")
+    }
+
+    fn wire(&self) -> WireAnswer<'_> {
+        let mut wire = WireAnswer {
+            status: self.status(),
+            error: None,
+            reason: None,
+            targets: None,
+        };
         match self {
             Answer::MethodNotAllowed(error)
             | Answer::BadRequest(error)
-            | Answer::ConfigError(error) => {
-                json!({"status": status, "error": error})
-            }
-            Answer::Unauthorized => json!({"status": status}),
-            Answer::Ignored(reason) => json!({"status": status, "reason": reason}),
-            Answer::DryRun(targets) | Answer::Refreshed(targets) => {
-                json!({"status": status, "targets": targets})
-            }
+            | Answer::ConfigError(error) => wire.error = Some(error),
+            Answer::Unauthorized => {}
+            Answer::Ignored(reason) => wire.reason = Some(reason),
+            Answer::DryRun(targets) | Answer::Refreshed(targets) => wire.targets = Some(targets),
         }
+        wire
     }
+}
+
+#[derive(Serialize)]
+struct WireAnswer<'a> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    targets: Option<&'a [TargetReport]>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn target() -> Target {
         Target {
@@ -188,7 +211,13 @@ mod tests {
 
     #[test]
     fn target_element_has_the_contract_shape() {
-        let body = Answer::DryRun(vec![TargetReport::dry_run(&target())]).body();
+        let answer = Answer::DryRun(vec![TargetReport::dry_run(&target())]);
+        assert!(
+            answer
+                .body_text()
+                .starts_with(r#"{"status":"dry_run","targets":[{"kind":"workbook","name":"Sales""#)
+        );
+        let body = answer.body();
         assert_eq!(
             body,
             json!({"status":"dry_run","targets":[{"kind":"workbook","name":"Sales","project":"Finance",

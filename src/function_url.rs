@@ -63,6 +63,6 @@ pub fn response(answer: &Answer) -> ApiGatewayV2httpResponse {
     response
         .headers
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response.body = Some(Body::Text(answer.body().to_string()));
+    response.body = Some(Body::Text(answer.body_text()));
     response
 }
