@@ -61,7 +61,8 @@ impl WebhookHandler {
     }
 
     async fn answer(&self, delivery: &Delivery<'_>, deadline: Instant, seen: &mut Seen) -> Answer {
-        if !delivery.method.eq_ignore_ascii_case("POST") {
+        // HTTP methods are case-sensitive: "post" is not POST.
+        if delivery.method != "POST" {
             return Answer::MethodNotAllowed(format!(
                 "method {} not allowed: dbt Cloud webhooks are POST",
                 delivery.method
