@@ -199,7 +199,7 @@ async fn warm_invocations_make_one_get_secret_value() {
     create_secret(&name, &full_secret("warm-key")).await;
     let (source, calls) = source(&name, LONG, MINUTE);
     for _ in 0..10 {
-        assert_eq!(webhook_key(&*source.current().await.unwrap()), "warm-key");
+        assert_eq!(webhook_key(&source.current().await.unwrap()), "warm-key");
     }
     assert_eq!(
         calls.operations(),
@@ -218,7 +218,7 @@ async fn concurrent_cache_misses_make_one_call() {
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let source = Arc::clone(&source);
-            tokio::spawn(async move { webhook_key(&*source.current().await.unwrap()) })
+            tokio::spawn(async move { webhook_key(&source.current().await.unwrap()) })
         })
         .collect();
     for task in tasks {
@@ -236,16 +236,16 @@ async fn ttl_expiry_fetches_again() {
     let name = unique("ttl");
     create_secret(&name, &full_secret("first-key")).await;
     let (source, calls) = source(&name, Duration::from_millis(400), MINUTE);
-    assert_eq!(webhook_key(&*source.current().await.unwrap()), "first-key");
+    assert_eq!(webhook_key(&source.current().await.unwrap()), "first-key");
     put_secret(&name, &full_secret("second-key")).await;
     assert_eq!(
-        webhook_key(&*source.current().await.unwrap()),
+        webhook_key(&source.current().await.unwrap()),
         "first-key",
         "within the TTL the cached copy is used"
     );
     assert_eq!(calls.operations(), 1);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(webhook_key(&*source.current().await.unwrap()), "second-key");
+    assert_eq!(webhook_key(&source.current().await.unwrap()), "second-key");
     assert_eq!(calls.operations(), 2);
 }
 
@@ -254,7 +254,7 @@ async fn rotation_refetch_gets_the_new_key_and_is_rate_limited() {
     let name = unique("rotation");
     create_secret(&name, &full_secret("old-key")).await;
     let (source, calls) = source(&name, LONG, MINUTE);
-    assert_eq!(webhook_key(&*source.current().await.unwrap()), "old-key");
+    assert_eq!(webhook_key(&source.current().await.unwrap()), "old-key");
 
     put_secret(&name, &full_secret("rotated-key")).await;
     let fresher = source
@@ -265,10 +265,7 @@ async fn rotation_refetch_gets_the_new_key_and_is_rate_limited() {
     assert_eq!(webhook_key(&fresher), "rotated-key");
     assert_eq!(calls.operations(), 2);
     // The cache now holds the rotated key.
-    assert_eq!(
-        webhook_key(&*source.current().await.unwrap()),
-        "rotated-key"
-    );
+    assert_eq!(webhook_key(&source.current().await.unwrap()), "rotated-key");
     assert_eq!(calls.operations(), 2);
 
     // A second refetch within the interval is refused without a call.
@@ -396,7 +393,7 @@ async fn secret_not_found_names_the_code_and_the_secret_and_is_not_cached() {
     // Once the secret exists, the next invocation finds it.
     create_secret(&name, &full_secret("created-later")).await;
     assert_eq!(
-        webhook_key(&*source.current().await.unwrap()),
+        webhook_key(&source.current().await.unwrap()),
         "created-later"
     );
     assert_eq!(calls.operations(), 2);
