@@ -4,6 +4,7 @@
 //! development, `SECRET_ID` unset) and AWS Secrets Manager (production). Values are
 //! held as [`SecretString`] so that `Debug` never prints them.
 
+pub mod aws;
 pub mod env;
 
 use crate::BoxFuture;
@@ -177,9 +178,15 @@ pub trait SecretSource: Send + Sync {
 /// otherwise the environment.
 pub async fn from_env() -> Arc<dyn SecretSource> {
     match std::env::var("SECRET_ID") {
-        Ok(id) if !id.trim().is_empty() => Arc::new(Unavailable(SecretsError::NotConfigured(
-            "SECRET_ID is set but this build cannot read Secrets Manager yet".into(),
-        ))),
+        Ok(id) if !id.trim().is_empty() => {
+            match aws::SecretsManagerSource::from_env(id.trim()).await {
+                Ok(source) => Arc::new(source),
+                Err(problem) => {
+                    tracing::error!(error = %problem, "configuration error: every invocation will answer 500");
+                    Arc::new(Unavailable(problem))
+                }
+            }
+        }
         _ => Arc::new(env::EnvSecrets::from_env()),
     }
 }

@@ -1,0 +1,602 @@
+//! The Secrets Manager source with the real SDK client over HTTP: against
+//! `moto_server` (started by ./scripts/test.sh, which sets MOTO_ENDPOINT) and, for
+//! errors moto can't produce, against a wiremock server speaking the same protocol.
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_secretsmanager::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_secretsmanager::error::BoxError;
+use aws_sdk_secretsmanager::primitives::Blob;
+use dbt_tableau_refresh::handler::{Delivery, WebhookHandler};
+use dbt_tableau_refresh::secrets::aws::{self, Fallback, SecretsManagerSource};
+use dbt_tableau_refresh::secrets::{
+    ExposeSecret, SecretSource, SecretsError, TABLEAU_SITE_NAME, TABLEAU_SITE_URL,
+    TableauCredentials,
+};
+use dbt_tableau_refresh::settings::Settings;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+use wiremock::matchers::{header, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const LONG: Duration = Duration::from_secs(300);
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn moto_endpoint() -> String {
+    match std::env::var("MOTO_ENDPOINT") {
+        Ok(endpoint) if !endpoint.trim().is_empty() => endpoint,
+        _ => panic!(
+            "MOTO_ENDPOINT is not set: these tests need moto_server. Run ./scripts/test.sh, \
+             which starts moto_server on 127.0.0.1 and sets MOTO_ENDPOINT"
+        ),
+    }
+}
+
+/// Counts GetSecretValue operations (executions) and HTTP attempts (transmits).
+#[derive(Debug, Clone, Default)]
+struct Calls {
+    operations: Arc<AtomicUsize>,
+    attempts: Arc<AtomicUsize>,
+}
+
+impl Calls {
+    fn operations(&self) -> usize {
+        self.operations.load(Ordering::SeqCst)
+    }
+    fn attempts(&self) -> usize {
+        self.attempts.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "CountCalls"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.operations.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A client as production builds it (the function's timeouts and retries), but
+/// with an explicit endpoint, region and static test credentials.
+fn client(endpoint: &str, calls: Option<&Calls>) -> Client {
+    let mut builder = aws::bounded(
+        aws_sdk_secretsmanager::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests")),
+    );
+    if let Some(calls) = calls {
+        builder = builder.interceptor(calls.clone());
+    }
+    Client::from_conf(builder.build())
+}
+
+fn unique(name: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "dbt-tableau-refresh/test/{name}-{}-{nanos}",
+        std::process::id()
+    )
+}
+
+fn full_secret(webhook_key: &str) -> String {
+    json!({
+        "DBT_WEBHOOK_KEY": webhook_key,
+        "TABLEAU_SITE_URL": "https://tableau.example.com/",
+        "TABLEAU_SITE_NAME": "finance",
+        "TABLEAU_API_TOKEN_NAME": "dbt-refresh",
+        "TABLEAU_API_TOKEN_SECRET": "pat-secret-value",
+    })
+    .to_string()
+}
+
+async fn create_secret(name: &str, secret_string: &str) {
+    client(&moto_endpoint(), None)
+        .create_secret()
+        .name(name)
+        .secret_string(secret_string)
+        .send()
+        .await
+        .expect("create the test secret in moto");
+}
+
+async fn put_secret(name: &str, secret_string: &str) {
+    client(&moto_endpoint(), None)
+        .put_secret_value()
+        .secret_id(name)
+        .secret_string(secret_string)
+        .send()
+        .await
+        .expect("put a new version of the test secret in moto");
+}
+
+fn no_fallback() -> Fallback {
+    Arc::new(|_| None)
+}
+
+fn fallback(pairs: &[(&str, &str)]) -> Fallback {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Arc::new(move |key| map.get(key).cloned())
+}
+
+/// A source over moto for `name`, counting its calls.
+fn source(name: &str, ttl: Duration, refetch_interval: Duration) -> (SecretsManagerSource, Calls) {
+    let calls = Calls::default();
+    let source = SecretsManagerSource::new(
+        client(&moto_endpoint(), Some(&calls)),
+        name,
+        ttl,
+        refetch_interval,
+    )
+    .with_fallback(no_fallback());
+    (source, calls)
+}
+
+fn webhook_key(secrets: &dbt_tableau_refresh::secrets::Secrets) -> String {
+    secrets.webhook_key.expose_secret().to_owned()
+}
+
+#[tokio::test]
+async fn happy_path_reads_all_five_keys() {
+    let name = unique("happy");
+    create_secret(&name, &full_secret("hook-key-value")).await;
+    let (source, calls) = source(&name, LONG, MINUTE);
+
+    let secrets = source.current().await.unwrap();
+    assert_eq!(secrets.webhook_key.expose_secret(), "hook-key-value");
+    let access = secrets.tableau.as_ref().unwrap();
+    assert_eq!(access.server, "https://tableau.example.com");
+    assert_eq!(access.site, "finance");
+    let TableauCredentials::PersonalAccessToken { name: pat, secret } = &access.credentials;
+    assert_eq!(pat, "dbt-refresh");
+    assert_eq!(secret.expose_secret(), "pat-secret-value");
+    assert_eq!(calls.operations(), 1);
+
+    let printed = format!("{secrets:?} {source:?}");
+    assert!(
+        !printed.contains("hook-key-value") && !printed.contains("pat-secret-value"),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn warm_invocations_make_one_get_secret_value() {
+    let name = unique("warm");
+    create_secret(&name, &full_secret("warm-key")).await;
+    let (source, calls) = source(&name, LONG, MINUTE);
+    for _ in 0..10 {
+        assert_eq!(webhook_key(&source.current().await.unwrap()), "warm-key");
+    }
+    assert_eq!(
+        calls.operations(),
+        1,
+        "GetSecretValue calls for 10 invocations"
+    );
+    assert_eq!(calls.attempts(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_cache_misses_make_one_call() {
+    let name = unique("concurrent");
+    create_secret(&name, &full_secret("concurrent-key")).await;
+    let (source, calls) = source(&name, LONG, MINUTE);
+    let source = Arc::new(source);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let source = Arc::clone(&source);
+            tokio::spawn(async move { webhook_key(&source.current().await.unwrap()) })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), "concurrent-key");
+    }
+    assert_eq!(
+        calls.operations(),
+        1,
+        "GetSecretValue calls for 8 concurrent misses"
+    );
+}
+
+#[tokio::test]
+async fn ttl_expiry_fetches_again() {
+    let name = unique("ttl");
+    create_secret(&name, &full_secret("first-key")).await;
+    let (source, calls) = source(&name, Duration::from_millis(400), MINUTE);
+    assert_eq!(webhook_key(&source.current().await.unwrap()), "first-key");
+    put_secret(&name, &full_secret("second-key")).await;
+    assert_eq!(
+        webhook_key(&source.current().await.unwrap()),
+        "first-key",
+        "within the TTL the cached copy is used"
+    );
+    assert_eq!(calls.operations(), 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(webhook_key(&source.current().await.unwrap()), "second-key");
+    assert_eq!(calls.operations(), 2);
+}
+
+#[tokio::test]
+async fn rotation_refetch_gets_the_new_key_and_is_rate_limited() {
+    let name = unique("rotation");
+    create_secret(&name, &full_secret("old-key")).await;
+    let (source, calls) = source(&name, LONG, MINUTE);
+    assert_eq!(webhook_key(&source.current().await.unwrap()), "old-key");
+
+    put_secret(&name, &full_secret("rotated-key")).await;
+    let fresher = source
+        .refetch()
+        .await
+        .unwrap()
+        .expect("a refetch is allowed");
+    assert_eq!(webhook_key(&fresher), "rotated-key");
+    assert_eq!(calls.operations(), 2);
+    // The cache now holds the rotated key.
+    assert_eq!(webhook_key(&source.current().await.unwrap()), "rotated-key");
+    assert_eq!(calls.operations(), 2);
+
+    // A second refetch within the interval is refused without a call.
+    put_secret(&name, &full_secret("third-key")).await;
+    assert!(source.refetch().await.unwrap().is_none());
+    assert_eq!(calls.operations(), 2);
+}
+
+#[tokio::test]
+async fn refetch_interval_is_configurable() {
+    let name = unique("interval");
+    create_secret(&name, &full_secret("k1")).await;
+    let (source, calls) = source(&name, LONG, Duration::from_millis(300));
+    source.current().await.unwrap();
+    assert!(source.refetch().await.unwrap().is_some());
+    assert!(source.refetch().await.unwrap().is_none());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    put_secret(&name, &full_secret("k2")).await;
+    let fresher = source.refetch().await.unwrap().expect("interval passed");
+    assert_eq!(webhook_key(&fresher), "k2");
+    assert_eq!(calls.operations(), 3);
+}
+
+#[tokio::test]
+async fn key_missing_from_the_secret_comes_from_the_fallback() {
+    let name = unique("fallback");
+    create_secret(
+        &name,
+        &json!({
+            "DBT_WEBHOOK_KEY": "k",
+            "TABLEAU_API_TOKEN_NAME": "dbt",
+            "TABLEAU_API_TOKEN_SECRET": "s",
+            "TABLEAU_SITE_NAME": "from-secret",
+        })
+        .to_string(),
+    )
+    .await;
+    let (source, _) = source(&name, LONG, MINUTE);
+    let source = source.with_fallback(fallback(&[
+        (TABLEAU_SITE_URL, "https://plain-config.example.com"),
+        (TABLEAU_SITE_NAME, "from-environment"),
+    ]));
+    let secrets = source.current().await.unwrap();
+    let access = secrets.tableau.as_ref().unwrap();
+    assert_eq!(access.server, "https://plain-config.example.com");
+    assert_eq!(
+        access.site, "from-secret",
+        "the secret wins over the fallback"
+    );
+}
+
+#[tokio::test]
+async fn key_missing_from_both_names_the_secret_and_the_key() {
+    let name = unique("missing");
+    create_secret(&name, r#"{"TABLEAU_SITE_URL":"https://t.example.com"}"#).await;
+    let (source, calls) = source(&name, LONG, MINUTE);
+    let err = source.current().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SecretsError::MissingKey {
+                key: "DBT_WEBHOOK_KEY",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    eprintln!("missing key: {text}");
+    assert!(text.contains("DBT_WEBHOOK_KEY"), "{text}");
+    assert!(text.contains(&name), "{text}");
+    // Not cached: the next invocation asks again.
+    source.current().await.unwrap_err();
+    assert_eq!(calls.operations(), 2);
+}
+
+#[tokio::test]
+async fn not_json_is_an_error_without_the_content() {
+    for (i, content) in [
+        "sup3r-s3cret-plain",
+        r#""sup3r-s3cret-json-string""#,
+        r#"["sup3r-s3cret"]"#,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = unique(&format!("not-json-{i}"));
+        create_secret(&name, content).await;
+        let (source, _) = source(&name, LONG, MINUTE);
+        let err = source.current().await.unwrap_err();
+        assert!(matches!(err, SecretsError::NotJsonObject { .. }), "{err:?}");
+        let shown = format!("{err} / {err:?}");
+        assert!(!shown.contains("sup3r-s3cret"), "{shown}");
+        assert!(shown.contains(&name), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn binary_only_secret_is_a_clear_error() {
+    let name = unique("binary");
+    client(&moto_endpoint(), None)
+        .create_secret()
+        .name(&name)
+        .secret_binary(Blob::new(full_secret("binary-key").into_bytes()))
+        .send()
+        .await
+        .unwrap();
+    let (source, _) = source(&name, LONG, MINUTE);
+    let err = source.current().await.unwrap_err().to_string();
+    assert!(err.contains("SecretBinary") && err.contains(&name), "{err}");
+    assert!(!err.contains("binary-key"), "{err}");
+}
+
+#[tokio::test]
+async fn secret_not_found_names_the_code_and_the_secret_and_is_not_cached() {
+    let name = unique("absent");
+    let (source, calls) = source(&name, LONG, MINUTE);
+    let err = source.current().await.unwrap_err();
+    assert!(matches!(err, SecretsError::Aws { .. }), "{err:?}");
+    let text = err.to_string();
+    eprintln!("not found: {text}");
+    assert!(text.contains("ResourceNotFoundException"), "{text}");
+    assert!(text.contains(&name), "{text}");
+
+    // Once the secret exists, the next invocation finds it.
+    create_secret(&name, &full_secret("created-later")).await;
+    assert_eq!(
+        webhook_key(&source.current().await.unwrap()),
+        "created-later"
+    );
+    assert_eq!(calls.operations(), 2);
+}
+
+#[tokio::test]
+async fn endpoint_down_is_unreachable_quickly_and_not_cached() {
+    // A port that was free a moment ago: nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let calls = Calls::default();
+    let source = SecretsManagerSource::new(
+        client(&format!("http://127.0.0.1:{port}"), Some(&calls)),
+        "prod/dbt-tableau-refresh",
+        LONG,
+        MINUTE,
+    )
+    .with_fallback(no_fallback());
+    for round in 1..=2 {
+        let started = Instant::now();
+        let err = source.current().await.unwrap_err();
+        let elapsed = started.elapsed();
+        eprintln!(
+            "endpoint down, round {round}: {err} after {elapsed:?}, {} attempts so far",
+            calls.attempts()
+        );
+        assert!(matches!(err, SecretsError::Unreachable { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("prod/dbt-tableau-refresh"),
+            "{err}"
+        );
+        assert!(
+            elapsed <= aws::OPERATION_TIMEOUT + Duration::from_millis(500),
+            "took {elapsed:?}"
+        );
+        assert_eq!(calls.operations(), round, "each invocation tries again");
+    }
+    assert!(calls.attempts() <= 2 * aws::MAX_ATTEMPTS as usize);
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_is_unreachable_within_the_operation_timeout() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .mount(&server)
+        .await;
+    let source = SecretsManagerSource::new(client(&server.uri(), None), "slow", LONG, MINUTE);
+    let started = Instant::now();
+    let err = source.current().await.unwrap_err();
+    let elapsed = started.elapsed();
+    eprintln!("never answers: {err} after {elapsed:?}");
+    assert!(matches!(err, SecretsError::Unreachable { .. }), "{err:?}");
+    assert!(
+        elapsed <= aws::OPERATION_TIMEOUT + Duration::from_millis(500),
+        "took {elapsed:?}"
+    );
+}
+
+/// Secrets Manager's JSON error answer, as moto can't be made to give it.
+fn aws_error(code: &str, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(400)
+        .insert_header("content-type", "application/x-amz-json-1.1")
+        .insert_header("x-amzn-requestid", "test-request")
+        .set_body_string(json!({"__type": code, "Message": message}).to_string())
+}
+
+#[tokio::test]
+async fn access_denied_names_the_code_and_the_secret() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "secretsmanager.GetSecretValue"))
+        .respond_with(aws_error(
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/fn is not authorized to perform: \
+             secretsmanager:GetSecretValue",
+        ))
+        .mount(&server)
+        .await;
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:dbt-tableau-refresh-AbCdEf";
+    let source = SecretsManagerSource::new(client(&server.uri(), None), arn, LONG, MINUTE);
+    let err = source.current().await.unwrap_err();
+    match &err {
+        SecretsError::Aws { code, .. } => assert_eq!(code, "AccessDeniedException"),
+        other => panic!("{other:?}"),
+    }
+    let text = err.to_string();
+    eprintln!("access denied: {text}");
+    assert!(
+        text.contains(arn) && text.contains("AccessDeniedException"),
+        "{text}"
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "not retried"
+    );
+    // Not cached.
+    source.current().await.unwrap_err();
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_a_bounded_number_of_times() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(aws_error("ThrottlingException", "Rate exceeded"))
+        .mount(&server)
+        .await;
+    let source = SecretsManagerSource::new(client(&server.uri(), None), "busy", LONG, MINUTE);
+    let started = Instant::now();
+    let err = source.current().await.unwrap_err();
+    assert!(
+        started.elapsed() <= aws::OPERATION_TIMEOUT + Duration::from_millis(500),
+        "took {:?}",
+        started.elapsed()
+    );
+    let text = err.to_string();
+    let requests = server.received_requests().await.unwrap().len();
+    eprintln!(
+        "throttled: {text} after {requests} requests in {:?}",
+        started.elapsed()
+    );
+    assert!(text.contains("busy"), "{text}");
+    assert!(
+        text.contains("ThrottlingException") || matches!(err, SecretsError::Unreachable { .. }),
+        "{text}"
+    );
+    let requests = server.received_requests().await.unwrap().len();
+    assert!(
+        (1..=aws::MAX_ATTEMPTS as usize).contains(&requests),
+        "{requests} requests"
+    );
+}
+
+fn sign(key: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The whole handler with the Secrets Manager source: the webhook key comes from
+/// the secret, and a rotated key is picked up at once through `refetch`.
+#[tokio::test]
+async fn handler_verifies_with_the_key_from_the_secret_and_follows_rotation() {
+    let name = unique("handler");
+    create_secret(&name, &full_secret("handler-old-key")).await;
+    let (source, calls) = source(&name, LONG, MINUTE);
+    let settings = Settings::from_lookup(|key| match key {
+        "REFRESH_TARGETS" => Some(r#"[{"workbook":"Sales","jobs":["123"]}]"#.into()),
+        "DRY_RUN" => Some("true".into()),
+        _ => None,
+    });
+    let handler = WebhookHandler::new(
+        settings,
+        Arc::new(source),
+        dbt_tableau_refresh::tableau::from_env(),
+    );
+    let body = json!({
+        "accountId": 1, "eventId": "wev_1", "timestamp": "2023-01-31T19:29:35.789265936Z",
+        "eventType": "job.run.completed",
+        "data": {"jobId": "123", "runId": "9", "runStatus": "Success", "runStatusCode": 10}
+    })
+    .to_string();
+    let deliver = |key: &str| {
+        let signature = sign(key, body.as_bytes());
+        let handler = &handler;
+        let body = body.as_bytes();
+        async move {
+            handler
+                .handle(
+                    Delivery {
+                        method: "POST",
+                        authorization: Some(&signature),
+                        body,
+                    },
+                    Instant::now() + Duration::from_secs(8),
+                )
+                .await
+        }
+    };
+
+    let answer = deliver("handler-old-key").await;
+    assert_eq!((answer.http_status(), answer.status()), (200, "dry_run"));
+    assert_eq!(calls.operations(), 1);
+
+    put_secret(&name, &full_secret("handler-new-key")).await;
+    let answer = deliver("handler-new-key").await;
+    assert_eq!(
+        (answer.http_status(), answer.status()),
+        (200, "dry_run"),
+        "the rotated key works at once"
+    );
+    assert_eq!(calls.operations(), 2);
+
+    // Forged requests: one refetch per minute at most, here none (just refetched).
+    for _ in 0..5 {
+        assert_eq!(deliver("forged").await.http_status(), 401);
+    }
+    assert_eq!(calls.operations(), 2);
+    let body_text = format!("{:?}", deliver("forged").await.body());
+    assert!(!body_text.contains("handler-new-key"), "{body_text}");
+}
