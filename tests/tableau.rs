@@ -60,7 +60,11 @@ async fn version_is_detected_once_per_container_and_the_session_is_closed() {
     assert_eq!(fake.count("GET", "/serverinfo").await, 1);
     assert_eq!(fake.count("POST", "/auth/signin").await, 2);
     assert_eq!(fake.count("POST", "/auth/signout").await, 2);
-    assert_eq!(fake.state.lock().unwrap().live_token, None, "left signed in");
+    assert_eq!(
+        fake.state.lock().unwrap().live_token,
+        None,
+        "left signed in"
+    );
     // serverinfo, sign-in, lookup, refresh, sign-out; then one fewer.
     assert_eq!(requests_per_invocation, [5, 4]);
     println!(
@@ -84,7 +88,9 @@ async fn serverinfo_is_asked_exactly_once_across_warm_invocations() {
         .await;
     let refresher = fake.refresher();
     for _ in 0..3 {
-        let reports = fake.run(&refresher, &[workbook("Sales", Some("Finance"))], BUDGET).await;
+        let reports = fake
+            .run(&refresher, &[workbook("Sales", Some("Finance"))], BUDGET)
+            .await;
         assert_eq!(reports[0].result, RefreshResult::Queued, "{reports:?}");
     }
     fake.server.verify().await;
@@ -94,7 +100,9 @@ async fn serverinfo_is_asked_exactly_once_across_warm_invocations() {
 async fn fixed_api_version_skips_detection() {
     let fake = fake().await;
     let refresher = TableauRefresher::new(Some(VERSION.into())).unwrap();
-    let reports = fake.run(&refresher, &[workbook("Weekly KPIs", None)], BUDGET).await;
+    let reports = fake
+        .run(&refresher, &[workbook("Weekly KPIs", None)], BUDGET)
+        .await;
     assert_eq!(reports[0].result, RefreshResult::Queued, "{reports:?}");
     assert_eq!(fake.count("GET", "/serverinfo").await, 0);
 }
@@ -102,7 +110,9 @@ async fn fixed_api_version_skips_detection() {
 #[tokio::test]
 async fn sign_in_sends_the_pat_and_site_content_url_as_json() {
     let fake = fake().await;
-    let reports = fake.run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET).await;
+    let reports = fake
+        .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
+        .await;
     assert_eq!(reports[0].result, RefreshResult::Queued, "{reports:?}");
     let sign_ins = fake.requests("POST", "/auth/signin").await;
     assert_eq!(sign_ins.len(), 1);
@@ -153,7 +163,10 @@ async fn wrong_pat_fails_every_target_with_an_actionable_error_and_no_secret() {
         name: PAT_NAME.into(),
         secret: "wrong-secret-value".to_owned().into(),
     };
-    let (a, b) = (workbook("Sales", Some("Finance")), datasource("Orders", Some("Data")));
+    let (a, b) = (
+        workbook("Sales", Some("Finance")),
+        datasource("Orders", Some("Data")),
+    );
     let reports = dbt_tableau_refresh::tableau::Refresher::refresh(
         &fake.refresher(),
         &access,
@@ -165,7 +178,10 @@ async fn wrong_pat_fails_every_target_with_an_actionable_error_and_no_secret() {
     for report in &reports {
         assert_eq!(report.result, RefreshResult::Failed);
         let error = report.error.as_deref().unwrap();
-        assert!(error.starts_with("Tableau sign-in failed: 401001 Signin Error"), "{error}");
+        assert!(
+            error.starts_with("Tableau sign-in failed: 401001 Signin Error"),
+            "{error}"
+        );
         assert!(error.contains("TABLEAU_API_TOKEN_NAME") && error.contains("TABLEAU_SITE_NAME"));
         assert!(!error.contains("wrong-secret-value"));
     }
@@ -187,7 +203,12 @@ async fn names_with_commas_ampersands_colons_and_non_ascii_match_exactly() {
     let ids: Vec<_> = reports.iter().map(|r| r.id.as_deref()).collect();
     assert_eq!(
         ids,
-        [Some("wb-q"), Some("wb-pl"), Some("wb-kpi"), Some("wb-brackets")],
+        [
+            Some("wb-q"),
+            Some("wb-pl"),
+            Some("wb-kpi"),
+            Some("wb-brackets")
+        ],
         "{reports:?}"
     );
     assert!(reports.iter().all(|r| r.result == RefreshResult::Queued));
@@ -196,13 +217,26 @@ async fn names_with_commas_ampersands_colons_and_non_ascii_match_exactly() {
     let lookups = fake.requests("GET", "/workbooks").await;
     let filters: Vec<String> = lookups
         .iter()
-        .filter_map(|r| r.url.query_pairs().find(|(k, _)| k == "filter").map(|(_, v)| v.into()))
+        .filter_map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "filter")
+                .map(|(_, v)| v.into())
+        })
         .collect();
-    assert!(filters.contains(&"name:eq:Q1* Q2 * Q3: Review".to_string()), "{filters:?}");
-    assert!(filters.contains(&"name:eq:Projeśt Übersicht".to_string()), "{filters:?}");
+    assert!(
+        filters.contains(&"name:eq:Q1* Q2 * Q3: Review".to_string()),
+        "{filters:?}"
+    );
+    assert!(
+        filters.contains(&"name:eq:Projeśt Übersicht".to_string()),
+        "{filters:?}"
+    );
     let raw_queries: Vec<&str> = lookups.iter().filter_map(|r| r.url.query()).collect();
     assert!(
-        raw_queries.iter().any(|q| q.contains("Proje%C5%9Bt%20%C3%9Cbersicht")),
+        raw_queries
+            .iter()
+            .any(|q| q.contains("Proje%C5%9Bt%20%C3%9Cbersicht")),
         "{raw_queries:?}"
     );
     let refreshed: Vec<String> = fake
@@ -212,14 +246,22 @@ async fn names_with_commas_ampersands_colons_and_non_ascii_match_exactly() {
         .map(|r| r.url.path().to_string())
         .collect();
     assert_eq!(refreshed.len(), 4);
-    assert!(!refreshed.iter().any(|p| p.contains("wb-q-decoy") || p.contains("wb-kpi-old")));
+    assert!(
+        !refreshed
+            .iter()
+            .any(|p| p.contains("wb-q-decoy") || p.contains("wb-kpi-old"))
+    );
 }
 
 #[tokio::test]
 async fn project_tells_apart_items_of_the_same_name() {
     let fake = fake().await;
     let reports = fake
-        .run(&fake.refresher(), &[workbook("Sales", Some("Marketing"))], BUDGET)
+        .run(
+            &fake.refresher(),
+            &[workbook("Sales", Some("Marketing"))],
+            BUDGET,
+        )
         .await;
     assert_eq!(reports[0].result, RefreshResult::Queued, "{reports:?}");
     assert_eq!(reports[0].id.as_deref(), Some("wb-sales-mkt"));
@@ -237,7 +279,9 @@ async fn project_tells_apart_items_of_the_same_name() {
 #[tokio::test]
 async fn ambiguous_name_lists_the_projects() {
     let fake = fake().await;
-    let reports = fake.run(&fake.refresher(), &[workbook("Sales", None)], BUDGET).await;
+    let reports = fake
+        .run(&fake.refresher(), &[workbook("Sales", None)], BUDGET)
+        .await;
     assert_eq!(reports[0].result, RefreshResult::Failed);
     assert_eq!(
         reports[0].error.as_deref(),
@@ -246,7 +290,11 @@ async fn ambiguous_name_lists_the_projects() {
         )
     );
     assert_eq!(fake.count("POST", "/refresh").await, 0);
-    assert_eq!(fake.count("POST", "/auth/signout").await, 1, "sign-out on failure too");
+    assert_eq!(
+        fake.count("POST", "/auth/signout").await,
+        1,
+        "sign-out on failure too"
+    );
 }
 
 #[tokio::test]
@@ -255,19 +303,28 @@ async fn not_found_names_the_item_and_the_project() {
     let reports = fake
         .run(
             &fake.refresher(),
-            &[workbook("Sales", Some("Operations")), workbook("Weekly", None)],
+            &[
+                workbook("Sales", Some("Operations")),
+                workbook("Weekly", None),
+            ],
             BUDGET,
         )
         .await;
     assert_eq!(
         reports[0].error.as_deref(),
-        Some("workbook \"Sales\" not found in project \"Operations\" (or the PAT's user cannot see it)")
+        Some(
+            "workbook \"Sales\" not found in project \"Operations\" (or the PAT's user cannot see it)"
+        )
     );
     assert_eq!(
         reports[1].error.as_deref(),
         Some("workbook \"Weekly\" not found on the site (or the PAT's user cannot see it)")
     );
-    assert!(reports.iter().all(|r| r.result == RefreshResult::Failed && r.id.is_none()));
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.result == RefreshResult::Failed && r.id.is_none())
+    );
     assert_eq!(fake.count("POST", "/auth/signout").await, 1);
     assert_eq!(fake.state.lock().unwrap().live_token, None);
 }
@@ -275,23 +332,40 @@ async fn not_found_names_the_item_and_the_project() {
 #[tokio::test]
 async fn lookup_follows_pagination() {
     let mut items: Vec<Item> = (0..5)
-        .map(|i| item(&format!("wb-other-{i}"), &format!("Weekly KPIs v{i}"), "Ops"))
+        .map(|i| {
+            item(
+                &format!("wb-other-{i}"),
+                &format!("Weekly KPIs v{i}"),
+                "Ops",
+            )
+        })
         .collect();
     items.push(item("wb-kpi", "Weekly KPIs", "Ops"));
     let fake = FakeTableau::start(items, vec![]).await;
     let refresher = fake.refresher().with_page_size(2);
     // `*` in the name makes the fake's wildcard match all six: three pages.
-    let reports = fake.run(&refresher, &[workbook("Weekly KPIs*", None)], BUDGET).await;
+    let reports = fake
+        .run(&refresher, &[workbook("Weekly KPIs*", None)], BUDGET)
+        .await;
     assert_eq!(reports[0].result, RefreshResult::Failed);
     let pages: Vec<String> = fake
         .requests("GET", "/workbooks")
         .await
         .iter()
-        .map(|r| r.url.query_pairs().find(|(k, _)| k == "pageNumber").unwrap().1.into())
+        .map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "pageNumber")
+                .unwrap()
+                .1
+                .into()
+        })
         .collect();
     assert_eq!(pages, ["1", "2", "3"]);
     // The exact name is on the last page.
-    let reports = fake.run(&refresher, &[workbook("Weekly KPIs", None)], BUDGET).await;
+    let reports = fake
+        .run(&refresher, &[workbook("Weekly KPIs", None)], BUDGET)
+        .await;
     assert_eq!(reports[0].id.as_deref(), Some("wb-kpi"), "{reports:?}");
 }
 
@@ -319,7 +393,10 @@ async fn data_sources_are_looked_up_and_refreshed_on_their_own_path() {
     let reports = fake
         .run(
             &fake.refresher(),
-            &[datasource("Orders", Some("Data")), datasource("Orders", None)],
+            &[
+                datasource("Orders", Some("Data")),
+                datasource("Orders", None),
+            ],
             BUDGET,
         )
         .await;
@@ -327,7 +404,9 @@ async fn data_sources_are_looked_up_and_refreshed_on_their_own_path() {
     assert_eq!(reports[0].job_id.as_deref(), Some("job-ds-orders"));
     assert_eq!(
         reports[1].error.as_deref(),
-        Some("data source \"Orders\" is in several projects: Archive, Data; set \"project\" in REFRESH_TARGETS")
+        Some(
+            "data source \"Orders\" is in several projects: Archive, Data; set \"project\" in REFRESH_TARGETS"
+        )
     );
     let refreshed = fake.requests("POST", "/refresh").await;
     assert_eq!(refreshed.len(), 1);
@@ -347,10 +426,19 @@ async fn already_queued_is_a_success_without_a_job() {
         json!({"error": {"summary": "Resource Conflict",
             "detail": "Job for 'wb-kpi' is already queued. Not queuing a duplicate.", "code": "409093"}}),
     );
-    let reports = fake.run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET).await;
-    assert_eq!(reports[0].result, RefreshResult::AlreadyQueued, "{reports:?}");
+    let reports = fake
+        .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
+        .await;
+    assert_eq!(
+        reports[0].result,
+        RefreshResult::AlreadyQueued,
+        "{reports:?}"
+    );
     assert_eq!(reports[0].id.as_deref(), Some("wb-kpi"));
-    assert_eq!((reports[0].job_id.as_ref(), reports[0].error.as_ref()), (None, None));
+    assert_eq!(
+        (reports[0].job_id.as_ref(), reports[0].error.as_ref()),
+        (None, None)
+    );
 }
 
 #[tokio::test]
@@ -362,7 +450,13 @@ async fn refused_refresh_fails_with_tableaus_words() {
         json!({"error": {"summary": "Conflict",
             "detail": "Extract operation not allowed: the workbook has no extracts", "code": "409090"}}),
     );
-    let reports = fake.run(&fake.refresher(), &[workbook("Weekly KPIs", Some("Ops"))], BUDGET).await;
+    let reports = fake
+        .run(
+            &fake.refresher(),
+            &[workbook("Weekly KPIs", Some("Ops"))],
+            BUDGET,
+        )
+        .await;
     assert_eq!(reports[0].result, RefreshResult::Failed);
     assert_eq!(reports[0].id.as_deref(), Some("wb-kpi"));
     assert_eq!(
@@ -372,7 +466,11 @@ async fn refused_refresh_fails_with_tableaus_words() {
              Extract operation not allowed: the workbook has no extracts (HTTP 409)"
         )
     );
-    assert_eq!(fake.count("POST", "/refresh").await, 1, "a 4xx is not retried");
+    assert_eq!(
+        fake.count("POST", "/refresh").await,
+        1,
+        "a 4xx is not retried"
+    );
     assert_eq!(fake.count("POST", "/auth/signout").await, 1);
 }
 
@@ -386,24 +484,35 @@ async fn forbidden_and_html_answers_are_readable() {
     );
     Mock::given(method("GET"))
         .and(path(format!("/api/{VERSION}/sites/{SITE_ID}/datasources")))
-        .respond_with(
-            wiremock::ResponseTemplate::new(400)
-                .set_body_raw("<html><body><h1>Request blocked</h1></body></html>", "text/html"),
-        )
+        .respond_with(wiremock::ResponseTemplate::new(400).set_body_raw(
+            "<html><body><h1>Request blocked</h1></body></html>",
+            "text/html",
+        ))
         .with_priority(1)
         .mount(&fake.server)
         .await;
     let reports = fake
         .run(
             &fake.refresher(),
-            &[workbook("Weekly KPIs", None), datasource("Orders", Some("Data"))],
+            &[
+                workbook("Weekly KPIs", None),
+                datasource("Orders", Some("Data")),
+            ],
             BUDGET,
         )
         .await;
     let wb = reports[0].error.as_deref().unwrap();
-    assert!(wb.contains("403004 Forbidden: no Refresh permission (HTTP 403)"), "{wb}");
+    assert!(
+        wb.contains("403004 Forbidden: no Refresh permission (HTTP 403)"),
+        "{wb}"
+    );
     assert!(wb.contains("lacks permission"), "{wb}");
     let ds = reports[1].error.as_deref().unwrap();
-    assert!(ds.starts_with("data source \"Orders\" in project \"Data\": lookup failed: HTTP 400 Bad Request"), "{ds}");
+    assert!(
+        ds.starts_with(
+            "data source \"Orders\" in project \"Data\": lookup failed: HTTP 400 Bad Request"
+        ),
+        "{ds}"
+    );
     assert!(ds.contains("Request blocked"), "{ds}");
 }

@@ -37,7 +37,9 @@ async fn service_unavailable_twice_then_success() {
         .with_priority(1)
         .mount(&fake.server)
         .await;
-    let reports = fake.run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET).await;
+    let reports = fake
+        .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
+        .await;
     assert_eq!(reports[0].result, RefreshResult::Queued, "{reports:?}");
     assert_eq!(reports[0].job_id.as_deref(), Some("job-wb-kpi"));
     assert_eq!(fake.count("POST", "/refresh").await, 3);
@@ -55,7 +57,9 @@ async fn persistent_server_error_fails_with_the_status_after_a_few_attempts() {
         .with_priority(1)
         .mount(&fake.server)
         .await;
-    let reports = fake.run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET).await;
+    let reports = fake
+        .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
+        .await;
     let error = reports[0].error.as_deref().unwrap();
     assert!(
         error.starts_with("workbook \"Weekly KPIs\": refresh failed: HTTP 502 Bad Gateway"),
@@ -71,17 +75,28 @@ async fn too_many_requests_honours_retry_after() {
     Mock::given(method("GET"))
         .and(path(format!("/api/{VERSION}/sites/{SITE_ID}/workbooks")))
         .respond_with(
-            tableau_error(429, "429000", "Too Many Requests", "Please retry after 1 minutes")
-                .insert_header("Retry-After", "1"),
+            tableau_error(
+                429,
+                "429000",
+                "Too Many Requests",
+                "Please retry after 1 minutes",
+            )
+            .insert_header("Retry-After", "1"),
         )
         .up_to_n_times(1)
         .with_priority(1)
         .mount(&fake.server)
         .await;
     let started = Instant::now();
-    let reports = fake.run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET).await;
+    let reports = fake
+        .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
+        .await;
     assert_eq!(reports[0].result, RefreshResult::Queued, "{reports:?}");
-    assert!(started.elapsed() >= Duration::from_millis(950), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(fake.count("GET", "/workbooks").await, 2);
 }
 
@@ -91,15 +106,26 @@ async fn retry_after_past_the_deadline_fails_at_once_saying_when_to_retry() {
     Mock::given(method("POST"))
         .and(path_regex(refresh_path()))
         .respond_with(
-            tableau_error(429, "429000", "Too Many Requests", "Please retry after 2 minutes")
-                .insert_header("Retry-After", "120"),
+            tableau_error(
+                429,
+                "429000",
+                "Too Many Requests",
+                "Please retry after 2 minutes",
+            )
+            .insert_header("Retry-After", "120"),
         )
         .with_priority(1)
         .mount(&fake.server)
         .await;
     let started = Instant::now();
-    let reports = fake.run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET).await;
-    assert!(started.elapsed() < Duration::from_secs(3), "slept: {:?}", started.elapsed());
+    let reports = fake
+        .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "slept: {:?}",
+        started.elapsed()
+    );
     let error = reports[0].error.as_deref().unwrap();
     assert!(error.contains("retry in 120 s"), "{error}");
     assert!(error.contains("Please retry after 2 minutes"), "{error}");
@@ -110,7 +136,9 @@ async fn retry_after_past_the_deadline_fails_at_once_saying_when_to_retry() {
 async fn session_ended_mid_flight_signs_in_again_and_succeeds() {
     let fake = fake().await;
     fake.state.lock().unwrap().end_session_on_next_queries = 1;
-    let reports = fake.run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET).await;
+    let reports = fake
+        .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
+        .await;
     assert_eq!(reports[0].result, RefreshResult::Queued, "{reports:?}");
     assert_eq!(fake.count("POST", "/auth/signin").await, 2);
     assert_eq!(fake.count("GET", "/workbooks").await, 2);
@@ -127,11 +155,18 @@ async fn concurrent_targets_share_one_re_sign_in() {
     let reports = fake
         .run(
             &fake.refresher(),
-            &[workbook("Weekly KPIs", None), workbook("Sales", None), datasource("Orders", None)],
+            &[
+                workbook("Weekly KPIs", None),
+                workbook("Sales", None),
+                datasource("Orders", None),
+            ],
             BUDGET,
         )
         .await;
-    assert!(reports.iter().all(|r| r.result == RefreshResult::Queued), "{reports:?}");
+    assert!(
+        reports.iter().all(|r| r.result == RefreshResult::Queued),
+        "{reports:?}"
+    );
     assert_eq!(fake.state.lock().unwrap().sign_ins, 2);
 }
 
@@ -139,7 +174,9 @@ async fn concurrent_targets_share_one_re_sign_in() {
 async fn session_ended_twice_fails_with_a_hint() {
     let fake = fake().await;
     fake.state.lock().unwrap().end_session_on_next_queries = 2;
-    let reports = fake.run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET).await;
+    let reports = fake
+        .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
+        .await;
     let error = reports[0].error.as_deref().unwrap();
     assert!(error.contains("401002"), "{error}");
     assert!(error.contains("same PAT"), "{error}");
@@ -153,10 +190,17 @@ async fn a_hang_fails_the_target_in_time_and_still_signs_out() {
     let budget = Duration::from_millis(1500);
     let started = Instant::now();
     let reports = fake
-        .run(&fake.refresher(), &[workbook("Weekly KPIs", Some("Ops"))], budget)
+        .run(
+            &fake.refresher(),
+            &[workbook("Weekly KPIs", Some("Ops"))],
+            budget,
+        )
         .await;
     let elapsed = started.elapsed();
-    assert!(elapsed < budget + Duration::from_millis(1000), "{elapsed:?}");
+    assert!(
+        elapsed < budget + Duration::from_millis(1000),
+        "{elapsed:?}"
+    );
     assert_eq!(reports[0].result, RefreshResult::Failed);
     assert_eq!(
         reports[0].error.as_deref(),
@@ -177,7 +221,11 @@ async fn a_hanging_sign_in_fails_every_target_in_time() {
     let budget = Duration::from_millis(1200);
     let started = Instant::now();
     let reports = fake
-        .run(&fake.refresher(), &[workbook("Sales", None), datasource("Orders", None)], budget)
+        .run(
+            &fake.refresher(),
+            &[workbook("Sales", None), datasource("Orders", None)],
+            budget,
+        )
         .await;
     assert!(started.elapsed() < budget + Duration::from_millis(1000));
     for report in &reports {
@@ -193,17 +241,32 @@ async fn two_targets_run_concurrently_over_one_session() {
     let fake = fake().await;
     let refresher = fake.refresher();
     // Warm the container (version detection) so that only the targets are timed.
-    fake.run(&refresher, &[workbook("Sales", None)], BUDGET).await;
+    fake.run(&refresher, &[workbook("Sales", None)], BUDGET)
+        .await;
     fake.state.lock().unwrap().refresh_delay = Duration::from_millis(500);
     let started = Instant::now();
     let reports = fake
-        .run(&refresher, &[workbook("Weekly KPIs", None), datasource("Orders", None)], BUDGET)
+        .run(
+            &refresher,
+            &[workbook("Weekly KPIs", None), datasource("Orders", None)],
+            BUDGET,
+        )
         .await;
     let elapsed = started.elapsed();
-    assert!(reports.iter().all(|r| r.result == RefreshResult::Queued), "{reports:?}");
+    assert!(
+        reports.iter().all(|r| r.result == RefreshResult::Queued),
+        "{reports:?}"
+    );
     // One after the other would take at least 1000 ms.
-    assert!(elapsed < Duration::from_millis(980), "not concurrent: {elapsed:?}");
-    assert_eq!(fake.state.lock().unwrap().sign_ins, 2, "one sign-in per invocation");
+    assert!(
+        elapsed < Duration::from_millis(980),
+        "not concurrent: {elapsed:?}"
+    );
+    assert_eq!(
+        fake.state.lock().unwrap().sign_ins,
+        2,
+        "one sign-in per invocation"
+    );
     assert_eq!(fake.count("POST", "/auth/signout").await, 2);
 }
 
@@ -216,7 +279,9 @@ async fn failing_sign_out_does_not_change_the_results() {
         .with_priority(1)
         .mount(&fake.server)
         .await;
-    let reports = fake.run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET).await;
+    let reports = fake
+        .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
+        .await;
     assert_eq!(reports[0].result, RefreshResult::Queued, "{reports:?}");
     assert_eq!(reports[0].error, None);
     assert!(fake.count("POST", "/auth/signout").await >= 1);
@@ -239,7 +304,10 @@ async fn unreachable_server_fails_sign_in_pointing_at_the_site_url() {
         .refresh(&access, &[&target], tokio::time::Instant::now() + BUDGET)
         .await;
     let error = reports[0].error.as_deref().unwrap();
-    assert!(error.starts_with("Tableau sign-in failed: cannot reach Tableau at http://127.0.0.1:"), "{error}");
+    assert!(
+        error.starts_with("Tableau sign-in failed: cannot reach Tableau at http://127.0.0.1:"),
+        "{error}"
+    );
     assert!(error.contains("check TABLEAU_SITE_URL"), "{error}");
     // Without a fixed version, detection fails first and says so.
     let reports = fake
@@ -247,5 +315,8 @@ async fn unreachable_server_fails_sign_in_pointing_at_the_site_url() {
         .refresh(&access, &[&target], tokio::time::Instant::now() + BUDGET)
         .await;
     let error = reports[0].error.as_deref().unwrap();
-    assert!(error.starts_with("cannot read Tableau's REST API version"), "{error}");
+    assert!(
+        error.starts_with("cannot read Tableau's REST API version"),
+        "{error}"
+    );
 }

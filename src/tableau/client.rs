@@ -78,7 +78,11 @@ impl Client {
     }
 
     /// The REST API version to use with `server`, detecting it on first use.
-    pub async fn api_version(&self, server: &str, deadline: Instant) -> Result<String, TableauError> {
+    pub async fn api_version(
+        &self,
+        server: &str,
+        deadline: Instant,
+    ) -> Result<String, TableauError> {
         if let Some(v) = &self.fixed_version {
             return Ok(v.clone());
         }
@@ -93,7 +97,11 @@ impl Client {
             .cloned()
     }
 
-    async fn detect_version(&self, server: &str, deadline: Instant) -> Result<String, TableauError> {
+    async fn detect_version(
+        &self,
+        server: &str,
+        deadline: Instant,
+    ) -> Result<String, TableauError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Answer {
@@ -116,10 +124,11 @@ impl Client {
                 deadline,
             )
             .await?;
-        let answer: Answer = serde_json::from_slice(&body).map_err(|e| TableauError::BadAnswer {
-            what: "serverinfo",
-            detail: e.to_string(),
-        })?;
+        let answer: Answer =
+            serde_json::from_slice(&body).map_err(|e| TableauError::BadAnswer {
+                what: "serverinfo",
+                detail: e.to_string(),
+            })?;
         let version = answer.server_info.rest_api_version.trim().to_owned();
         match parse_version(&version) {
             Some(v) if v >= MIN_VERSION => {
@@ -280,9 +289,17 @@ mod tests {
     fn bad_fixed_version_is_a_configuration_error() {
         let http = reqwest::Client::new();
         assert!(Client::new(http.clone(), Some("three".into())).is_err());
-        assert!(Client::new(http.clone(), Some(" ".into())).unwrap().fixed_version.is_none());
+        assert!(
+            Client::new(http.clone(), Some(" ".into()))
+                .unwrap()
+                .fixed_version
+                .is_none()
+        );
         assert_eq!(
-            Client::new(http, Some("3.22".into())).unwrap().fixed_version.as_deref(),
+            Client::new(http, Some("3.22".into()))
+                .unwrap()
+                .fixed_version
+                .as_deref(),
             Some("3.22")
         );
     }

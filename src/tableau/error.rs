@@ -195,7 +195,10 @@ mod tests {
         );
         let e = TableauError::from_answer(502, page.as_bytes());
         let text = e.to_string();
-        assert!(text.starts_with("HTTP 502 Bad Gateway with a body"), "{text}");
+        assert!(
+            text.starts_with("HTTP 502 Bad Gateway with a body"),
+            "{text}"
+        );
         assert!(text.contains("<title>502 Bad Gateway</title>"), "{text}");
         assert!(text.len() < 300, "{text}");
         assert_eq!(

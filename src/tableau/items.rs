@@ -198,13 +198,13 @@ pub async fn refresh(
     {
         Ok(body) => {
             // Any 2xx means queued; a missing job id only costs the report a field.
-            let job_id = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| match v.pointer("/job/id")? {
+            let job_id = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+                match v.pointer("/job/id")? {
                     Value::String(s) => Some(s.clone()),
                     Value::Number(n) => Some(n.to_string()),
                     _ => None,
-                });
+                }
+            });
             Ok(Refreshed::Queued { job_id })
         }
         Err(e) if e.code() == Some(super::error::ALREADY_QUEUED) => Ok(Refreshed::AlreadyQueued),

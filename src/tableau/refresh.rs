@@ -84,7 +84,10 @@ impl TableauRefresher {
                 timeout_at(deadline, refresh_one(session, target, page_size, deadline))
                     .await
                     .unwrap_or_else(|_| {
-                        TargetReport::failed(target, target_message(target, &TableauError::Deadline))
+                        TargetReport::failed(
+                            target,
+                            target_message(target, &TableauError::Deadline),
+                        )
                     })
             }
         }))
@@ -145,8 +148,12 @@ async fn sign_out(session: &Session<'_>, deadline: Instant) {
     let until = (now + SIGN_OUT_MAX).min(now.max(deadline) + SIGN_OUT_GRACE);
     match timeout_at(until, session.sign_out(until)).await {
         Ok(Ok(())) => tracing::debug!("signed out of Tableau"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "Tableau sign-out failed; the session will expire on its own"),
-        Err(_) => tracing::warn!("Tableau sign-out did not answer in time; the session will expire on its own"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "Tableau sign-out failed; the session will expire on its own")
+        }
+        Err(_) => tracing::warn!(
+            "Tableau sign-out did not answer in time; the session will expire on its own"
+        ),
     }
 }
 

@@ -301,7 +301,8 @@ impl Respond for List {
         if let Some(filter) = query.get("filter") {
             for term in filter.split(',') {
                 let mut parts = term.splitn(3, ':');
-                let (Some(field), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next())
+                let (Some(field), Some(op), Some(value)) =
+                    (parts.next(), parts.next(), parts.next())
                 else {
                     return bad_filter(&format!("malformed filter expression: {term}"));
                 };
