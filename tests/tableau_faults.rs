@@ -180,6 +180,10 @@ async fn session_ended_twice_fails_with_a_hint() {
     let error = reports[0].error.as_deref().unwrap();
     assert!(error.contains("401002"), "{error}");
     assert!(error.contains("same PAT"), "{error}");
+    assert!(
+        !error.contains("session-token"),
+        "token in the answer: {error}"
+    );
     assert_eq!(fake.count("POST", "/auth/signin").await, 2);
 }
 
@@ -319,4 +323,35 @@ async fn unreachable_server_fails_sign_in_pointing_at_the_site_url() {
         error.starts_with("cannot read Tableau's REST API version"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_hanging_version_detection_is_bounded_by_the_deadline_and_not_cached() {
+    let fake = fake().await;
+    Mock::given(method("GET"))
+        .and(path("/api/2.4/serverinfo"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .with_priority(1)
+        .up_to_n_times(1)
+        .mount(&fake.server)
+        .await;
+    let refresher = fake.refresher();
+    let budget = Duration::from_millis(1000);
+    let started = Instant::now();
+    let reports = fake
+        .run(&refresher, &[workbook("Sales", None)], budget)
+        .await;
+    assert!(started.elapsed() < budget + Duration::from_millis(1000));
+    let error = reports[0].error.as_deref().unwrap();
+    assert!(
+        error.starts_with("Tableau did not answer in time"),
+        "{error}"
+    );
+    assert_eq!(fake.count("POST", "/auth/signin").await, 0);
+    // The next invocation detects again instead of reusing a failure.
+    let reports = fake
+        .run(&refresher, &[workbook("Sales", Some("Finance"))], BUDGET)
+        .await;
+    assert_eq!(reports[0].result, RefreshResult::Queued, "{reports:?}");
+    assert_eq!(fake.count("GET", "/serverinfo").await, 2);
 }
