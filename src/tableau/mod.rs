@@ -1,10 +1,27 @@
 //! Tableau: asks Tableau Server or Cloud to refresh the routed targets.
+//!
+//! [`client`] is the HTTP layer (version, retries, timeouts), [`auth`] the
+//! session, [`items`] workbooks and data sources, [`refresh`] the flow that
+//! implements [`Refresher`]. No Lambda types here.
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod items;
+mod json;
+pub mod refresh;
+
+pub use error::TableauError;
+pub use refresh::TableauRefresher;
 
 use crate::BoxFuture;
 use crate::answer::TargetReport;
 use crate::secrets::TableauAccess;
 use crate::targets::Target;
+use std::sync::Arc;
 use tokio::time::Instant;
+
+pub const API_VERSION_VARIABLE: &str = "TABLEAU_API_VERSION";
 
 /// Refreshes targets on one Tableau site and reports on each; never fails as a
 /// whole, because each target's outcome is what the answer is made of.
@@ -17,14 +34,24 @@ pub trait Refresher: Send + Sync {
     ) -> BoxFuture<'a, Vec<TargetReport>>;
 }
 
-/// The refresher this container uses.
-pub fn from_env() -> std::sync::Arc<dyn Refresher> {
-    std::sync::Arc::new(NotBuilt)
+/// The refresher this container uses: one HTTP client and one detected API
+/// version for the container's life.
+pub fn from_env() -> Arc<dyn Refresher> {
+    let version = std::env::var(API_VERSION_VARIABLE).ok();
+    match TableauRefresher::new(version) {
+        Ok(refresher) => Arc::new(refresher),
+        Err(problem) => {
+            tracing::error!(error = %problem, "Tableau client not available: every refresh will fail");
+            Arc::new(Unavailable(problem))
+        }
+    }
 }
 
-struct NotBuilt;
+/// Reports why no target can be refreshed (a bad `TABLEAU_API_VERSION`, or an
+/// HTTP client that could not be built).
+struct Unavailable(String);
 
-impl Refresher for NotBuilt {
+impl Refresher for Unavailable {
     fn refresh<'a>(
         &'a self,
         _access: &'a TableauAccess,
@@ -34,7 +61,7 @@ impl Refresher for NotBuilt {
         Box::pin(async move {
             targets
                 .iter()
-                .map(|t| TargetReport::failed(t, "Tableau refresh is not configured in this build"))
+                .map(|t| TargetReport::failed(t, self.0.clone()))
                 .collect()
         })
     }

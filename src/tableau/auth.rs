@@ -1,0 +1,202 @@
+//! Signing in and out, and the one session an invocation's targets share.
+//!
+//! Tableau keeps one session per personal access token: another invocation
+//! signing in with the same PAT ends ours, and our next call answers 401. The
+//! session then signs in again once, and concurrent targets that met the same
+//! 401 wait for that one sign-in instead of each starting their own (which would
+//! end each other's sessions in turn).
+
+use super::client::{Call, Client};
+use super::error::TableauError;
+use crate::secrets::{TableauAccess, TableauCredentials};
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// How many times one invocation may sign in again after a 401; more would
+/// mean two invocations taking turns ending each other's sessions.
+const RENEWALS: u32 = 1;
+
+struct Credentials {
+    token: SecretString,
+    site_id: String,
+}
+
+struct State {
+    credentials: Credentials,
+    /// Bumped on every sign-in, so that a caller holding an older token knows
+    /// someone already renewed it.
+    generation: u64,
+    renewals_left: u32,
+}
+
+pub struct Session<'a> {
+    client: &'a Client,
+    access: &'a TableauAccess,
+    /// `{server}/api/{version}`.
+    base: String,
+    state: Mutex<State>,
+}
+
+impl<'a> Session<'a> {
+    pub async fn sign_in(
+        client: &'a Client,
+        access: &'a TableauAccess,
+        version: &str,
+        deadline: Instant,
+    ) -> Result<Session<'a>, TableauError> {
+        let base = format!("{}/api/{version}", access.server.trim_end_matches('/'));
+        let credentials = sign_in(client, &base, access, deadline).await?;
+        Ok(Session {
+            client,
+            access,
+            base,
+            state: Mutex::new(State {
+                credentials,
+                generation: 0,
+                renewals_left: RENEWALS,
+            }),
+        })
+    }
+
+    /// Sends a call to `{base}/sites/{site-id}/{path}` with the session's token,
+    /// signing in again once if Tableau says the session has ended.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TableauError> {
+        let (token, site_id, generation) = self.current().await;
+        let first = self
+            .send(method.clone(), &token, &site_id, path, body, deadline)
+            .await;
+        match first {
+            Err(e) if e.is_session_expired() => {
+                tracing::warn!(error = %e, "Tableau ended the session; signing in again");
+                let (token, site_id) = self.renew(generation, e, deadline).await?;
+                self.send(method, &token, &site_id, path, body, deadline)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        token: &SecretString,
+        site_id: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TableauError> {
+        let call = Call {
+            method,
+            url: format!("{}/sites/{site_id}/{path}", self.base),
+            token: Some(token),
+            body,
+        };
+        self.client.send(&call, deadline).await
+    }
+
+    async fn current(&self) -> (SecretString, String, u64) {
+        let state = self.state.lock().await;
+        (
+            state.credentials.token.clone(),
+            state.credentials.site_id.clone(),
+            state.generation,
+        )
+    }
+
+    /// New credentials after a 401 met by a caller that used `seen_generation`.
+    /// The lock is held across the sign-in so concurrent callers share it.
+    async fn renew(
+        &self,
+        seen_generation: u64,
+        expired: TableauError,
+        deadline: Instant,
+    ) -> Result<(SecretString, String), TableauError> {
+        let mut state = self.state.lock().await;
+        if state.generation == seen_generation {
+            if state.renewals_left == 0 {
+                return Err(expired);
+            }
+            state.renewals_left -= 1;
+            state.credentials = sign_in(self.client, &self.base, self.access, deadline).await?;
+            state.generation += 1;
+        }
+        Ok((
+            state.credentials.token.clone(),
+            state.credentials.site_id.clone(),
+        ))
+    }
+
+    /// Ends the session. Best effort: the caller logs a failure and moves on.
+    pub async fn sign_out(&self, deadline: Instant) -> Result<(), TableauError> {
+        let token = self.state.lock().await.credentials.token.clone();
+        let call = Call {
+            method: Method::POST,
+            url: format!("{}/auth/signout", self.base),
+            token: Some(&token),
+            body: None,
+        };
+        self.client.send(&call, deadline).await.map(drop)
+    }
+}
+
+async fn sign_in(
+    client: &Client,
+    base: &str,
+    access: &TableauAccess,
+    deadline: Instant,
+) -> Result<Credentials, TableauError> {
+    #[derive(Deserialize)]
+    struct Answer {
+        credentials: AnswerCredentials,
+    }
+    #[derive(Deserialize)]
+    struct AnswerCredentials {
+        token: String,
+        site: Site,
+    }
+    #[derive(Deserialize)]
+    struct Site {
+        id: String,
+    }
+    let body = match &access.credentials {
+        TableauCredentials::PersonalAccessToken { name, secret } => json!({
+            "credentials": {
+                "personalAccessTokenName": name,
+                "personalAccessTokenSecret": secret.expose_secret(),
+                "site": {"contentUrl": access.site},
+            }
+        }),
+    };
+    let call = Call {
+        method: Method::POST,
+        url: format!("{base}/auth/signin"),
+        token: None,
+        body: Some(&body),
+    };
+    let answer = client.send(&call, deadline).await?;
+    // The parse error text could quote the answer, which holds the token: keep
+    // only serde's position information.
+    let answer: Answer = serde_json::from_slice(&answer).map_err(|e| TableauError::BadAnswer {
+        what: "sign-in",
+        detail: format!(
+            "expected credentials.token and credentials.site.id (line {} column {})",
+            e.line(),
+            e.column()
+        ),
+    })?;
+    tracing::info!(site = %access.site, "signed in to Tableau");
+    Ok(Credentials {
+        token: answer.credentials.token.into(),
+        site_id: answer.credentials.site.id,
+    })
+}

@@ -1,0 +1,306 @@
+//! The HTTP layer: one reqwest client per container, the REST API version, and
+//! the retry/timeout policy every Tableau call goes through.
+
+use super::error::TableauError;
+use reqwest::header::{ACCEPT, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+type Bytes = Vec<u8>;
+
+/// Caps one request so that a slow first attempt leaves time for a second one
+/// inside the webhook's deadline.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const MAX_ATTEMPTS: u32 = 4;
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+/// The version every Tableau since 10.1 answers serverinfo on.
+const PROBE_VERSION: &str = "2.4";
+/// Personal access token sign-in arrived in 3.6.
+const MIN_VERSION: (u32, u32) = (3, 6);
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// Talks to any number of Tableau servers; built once per container so that
+/// connections and the detected API version survive between invocations.
+pub struct Client {
+    http: reqwest::Client,
+    fixed_version: Option<String>,
+    /// Keyed by server URL, because the secret (and so the server) may rotate
+    /// while the container lives.
+    detected: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
+    pub(crate) page_size: u32,
+}
+
+/// What one call sends; rebuilt for each attempt.
+pub struct Call<'a> {
+    pub method: Method,
+    pub url: String,
+    pub token: Option<&'a SecretString>,
+    pub body: Option<&'a serde_json::Value>,
+}
+
+impl Client {
+    /// `api_version`: `TABLEAU_API_VERSION` when set; `None` detects it.
+    pub fn new(http: reqwest::Client, api_version: Option<String>) -> Result<Client, String> {
+        let fixed_version = match api_version.map(|v| v.trim().to_owned()) {
+            Some(v) if v.is_empty() => None,
+            Some(v) => match parse_version(&v) {
+                Some(_) => Some(v),
+                None => {
+                    return Err(format!(
+                        "TABLEAU_API_VERSION must look like 3.22, not \"{v}\""
+                    ));
+                }
+            },
+            None => None,
+        };
+        Ok(Client {
+            http,
+            fixed_version,
+            detected: Mutex::new(HashMap::new()),
+            page_size: DEFAULT_PAGE_SIZE,
+        })
+    }
+
+    pub fn default_http() -> Result<reqwest::Client, String> {
+        reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(55))
+            .user_agent(concat!("dbt-tableau-refresh/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client for Tableau: {}", chain(&e)))
+    }
+
+    /// The REST API version to use with `server`, detecting it on first use.
+    pub async fn api_version(
+        &self,
+        server: &str,
+        deadline: Instant,
+    ) -> Result<String, TableauError> {
+        if let Some(v) = &self.fixed_version {
+            return Ok(v.clone());
+        }
+        let cell = {
+            let mut map = self.detected.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(map.entry(server.to_owned()).or_default())
+        };
+        // A failed or timed-out detection leaves the cell empty, so the next
+        // invocation tries again instead of caching the failure.
+        cell.get_or_try_init(|| self.detect_version(server, deadline))
+            .await
+            .cloned()
+    }
+
+    async fn detect_version(
+        &self,
+        server: &str,
+        deadline: Instant,
+    ) -> Result<String, TableauError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer {
+            server_info: Info,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Info {
+            rest_api_version: String,
+        }
+        let url = format!("{server}/api/{PROBE_VERSION}/serverinfo");
+        let body = self
+            .send(
+                &Call {
+                    method: Method::GET,
+                    url,
+                    token: None,
+                    body: None,
+                },
+                deadline,
+            )
+            .await?;
+        let answer: Answer =
+            serde_json::from_slice(&body).map_err(|e| TableauError::BadAnswer {
+                what: "serverinfo",
+                detail: e.to_string(),
+            })?;
+        let version = answer.server_info.rest_api_version.trim().to_owned();
+        match parse_version(&version) {
+            Some(v) if v >= MIN_VERSION => {
+                tracing::info!(server, version = %version, "detected Tableau REST API version");
+                Ok(version)
+            }
+            _ => Err(TableauError::UnsupportedVersion(version)),
+        }
+    }
+
+    /// Sends `call`, retrying 429, 5xx and transport errors with backoff, and
+    /// returns the body of a 2xx answer. Every attempt is bounded by `deadline`.
+    pub async fn send(&self, call: &Call<'_>, deadline: Instant) -> Result<Bytes, TableauError> {
+        let mut attempt = 1;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(TableauError::Deadline);
+            }
+            let mut request = self
+                .http
+                .request(call.method.clone(), &call.url)
+                .timeout((deadline - now).min(REQUEST_TIMEOUT))
+                .header(ACCEPT, "application/json");
+            if let Some(token) = call.token {
+                let mut value = HeaderValue::from_str(token.expose_secret()).map_err(|_| {
+                    TableauError::BadAnswer {
+                        what: "sign-in",
+                        detail: "the session token is not a valid header value".into(),
+                    }
+                })?;
+                value.set_sensitive(true);
+                request = request.header("X-Tableau-Auth", value);
+            }
+            if let Some(body) = call.body {
+                request = request.json(body);
+            }
+            let (error, retry_after) = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = retry_after(&response);
+                    match response.bytes().await {
+                        Ok(body) if status.is_success() => return Ok(body.to_vec()),
+                        Ok(body) => {
+                            let error = TableauError::from_answer(status.as_u16(), &body);
+                            if !retryable(status) {
+                                return Err(error);
+                            }
+                            (error, retry_after)
+                        }
+                        Err(e) => (transport(&call.url, &e, deadline), None),
+                    }
+                }
+                Err(e) => (transport(&call.url, &e, deadline), None),
+            };
+            if error == TableauError::Deadline {
+                return Err(error);
+            }
+            let wait = retry_after.unwrap_or_else(|| backoff(attempt));
+            let too_late = Instant::now() + wait >= deadline;
+            if too_late || attempt >= MAX_ATTEMPTS {
+                return Err(match error.status() {
+                    Some(status) if status == 429 || retry_after.is_some() => {
+                        TableauError::RetryLater {
+                            status,
+                            after: wait,
+                            detail: error.to_string(),
+                        }
+                    }
+                    _ => error,
+                });
+            }
+            tracing::warn!(
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                error = %error,
+                "Tableau call failed; retrying"
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+fn retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+/// Retry-After in seconds; the HTTP-date form is rare enough to fall back to
+/// our own backoff.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Exponential with "equal jitter": half fixed, half random, so that concurrent
+/// targets hitting the same 503 don't retry in lockstep.
+fn backoff(attempt: u32) -> Duration {
+    let full = BACKOFF_BASE * 2u32.pow(attempt.saturating_sub(1).min(6));
+    let half = full / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+fn transport(url: &str, error: &reqwest::Error, deadline: Instant) -> TableauError {
+    // The per-request timeout is clipped to the deadline; a timeout at (or a
+    // hair before) the deadline is the deadline.
+    if error.is_timeout() && Instant::now() + Duration::from_millis(50) >= deadline {
+        return TableauError::Deadline;
+    }
+    TableauError::Unreachable {
+        url: url.split('?').next().unwrap_or(url).to_owned(),
+        detail: chain(error),
+    }
+}
+
+/// reqwest's Display hides the cause ("error sending request"); the chain says
+/// what actually happened (connection refused, DNS, certificate).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let (major, minor) = v.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(parse_version("3.22").unwrap() > parse_version("3.6").unwrap());
+        assert_eq!(parse_version("3"), None);
+        assert_eq!(parse_version("latest"), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_jittered() {
+        for attempt in 1..=4 {
+            let full = BACKOFF_BASE * 2u32.pow(attempt - 1);
+            let wait = backoff(attempt);
+            assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
+        }
+    }
+
+    #[test]
+    fn bad_fixed_version_is_a_configuration_error() {
+        let http = reqwest::Client::new();
+        assert!(Client::new(http.clone(), Some("three".into())).is_err());
+        assert!(
+            Client::new(http.clone(), Some(" ".into()))
+                .unwrap()
+                .fixed_version
+                .is_none()
+        );
+        assert_eq!(
+            Client::new(http, Some("3.22".into()))
+                .unwrap()
+                .fixed_version
+                .as_deref(),
+            Some("3.22")
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! Workbooks and published data sources: find one by name (and project), and
+//! ask for its extract refresh. Both resources have the same shapes, only the
+//! path and JSON keys differ.
+
+use super::auth::Session;
+use super::error::TableauError;
+use super::json;
+use crate::targets::ItemKind;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+/// A runaway pagination (a server repeating page 1) must not eat the deadline.
+const MAX_PAGES: u32 = 50;
+
+/// Everything but unreserved characters and the wildcard `*` is encoded, so
+/// that a `:` or `[` in a name can't be read as filter syntax or URL structure.
+const FILTER_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'*');
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Item {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub project: Option<Project>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Project {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+impl Item {
+    fn project_name(&self) -> &str {
+        self.project.as_ref().map_or("", |p| p.name.as_str())
+    }
+}
+
+#[derive(Debug)]
+pub enum FindError {
+    NotFound,
+    /// Several items carry the name; the projects that hold them, sorted.
+    Ambiguous(Vec<String>),
+    Tableau(TableauError),
+}
+
+impl From<TableauError> for FindError {
+    fn from(e: TableauError) -> FindError {
+        FindError::Tableau(e)
+    }
+}
+
+fn plural(kind: ItemKind) -> &'static str {
+    match kind {
+        ItemKind::Workbook => "workbooks",
+        ItemKind::Datasource => "datasources",
+    }
+}
+
+fn singular(kind: ItemKind) -> &'static str {
+    match kind {
+        ItemKind::Workbook => "workbook",
+        ItemKind::Datasource => "datasource",
+    }
+}
+
+/// One `name:eq:VALUE` term. Tableau's filter syntax can't carry `,` or `&`
+/// even percent-encoded, so they become the wildcard `*` and the caller matches
+/// the exact name afterwards.
+pub fn filter_term(field: &str, value: &str) -> String {
+    let value = value.replace([',', '&'], "*");
+    format!("{field}:eq:{}", utf8_percent_encode(&value, FILTER_VALUE))
+}
+
+pub fn filter(name: &str, project: Option<&str>) -> String {
+    let mut filter = filter_term("name", name);
+    if let Some(project) = project {
+        filter.push(',');
+        filter.push_str(&filter_term("projectName", project));
+    }
+    filter
+}
+
+/// The one item named exactly `name` (in `project`, when given).
+pub async fn find(
+    session: &Session<'_>,
+    kind: ItemKind,
+    name: &str,
+    project: Option<&str>,
+    page_size: u32,
+    deadline: Instant,
+) -> Result<Item, FindError> {
+    let candidates = list(session, kind, &filter(name, project), page_size, deadline).await?;
+    let mut matches: Vec<Item> = candidates
+        .into_iter()
+        .filter(|item| item.name == name && project.is_none_or(|p| item.project_name() == p))
+        .collect();
+    match matches.len() {
+        0 => Err(FindError::NotFound),
+        1 => Ok(matches.remove(0)),
+        _ => {
+            let mut projects: Vec<String> = matches
+                .iter()
+                .map(|item| item.project_name().to_owned())
+                .collect();
+            projects.sort();
+            projects.dedup();
+            Err(FindError::Ambiguous(projects))
+        }
+    }
+}
+
+/// Every item the filter returns, following pagination.
+async fn list(
+    session: &Session<'_>,
+    kind: ItemKind,
+    filter: &str,
+    page_size: u32,
+    deadline: Instant,
+) -> Result<Vec<Item>, TableauError> {
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct Pagination {
+        #[serde(default, deserialize_with = "json::count")]
+        total_available: Option<u64>,
+    }
+    let mut items = Vec::new();
+    for page in 1..=MAX_PAGES {
+        let path = format!(
+            "{}?filter={filter}&pageSize={page_size}&pageNumber={page}",
+            plural(kind)
+        );
+        let body = session.call(Method::GET, &path, None, deadline).await?;
+        let bad = |detail: String| TableauError::BadAnswer {
+            what: "the item query",
+            detail,
+        };
+        let mut answer: Value = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+        let pagination: Pagination = match answer.get("pagination") {
+            Some(p) => serde_json::from_value(p.clone()).map_err(|e| bad(e.to_string()))?,
+            None => Pagination::default(),
+        };
+        // No match is `"workbooks":{}`, without the inner key.
+        let found: Vec<Item> = match answer
+            .get_mut(plural(kind))
+            .and_then(|list| list.get_mut(singular(kind)))
+            .map(Value::take)
+        {
+            None | Some(Value::Null) => Vec::new(),
+            Some(list @ Value::Array(_)) => {
+                serde_json::from_value(list).map_err(|e| bad(e.to_string()))?
+            }
+            // XML-to-JSON converters write a one-element list as an object.
+            Some(one) => vec![serde_json::from_value(one).map_err(|e| bad(e.to_string()))?],
+        };
+        let page_len = found.len();
+        items.extend(found);
+        let total = pagination.total_available.unwrap_or(0);
+        if page_len == 0 || items.len() as u64 >= total {
+            break;
+        }
+    }
+    Ok(items)
+}
+
+/// What Tableau said to a refresh request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refreshed {
+    Queued { job_id: Option<String> },
+    AlreadyQueued,
+}
+
+pub async fn refresh(
+    session: &Session<'_>,
+    kind: ItemKind,
+    id: &str,
+    deadline: Instant,
+) -> Result<Refreshed, TableauError> {
+    let path = format!(
+        "{}/{}/refresh",
+        plural(kind),
+        utf8_percent_encode(id, FILTER_VALUE)
+    );
+    let empty = Value::Object(Default::default());
+    match session
+        .call(Method::POST, &path, Some(&empty), deadline)
+        .await
+    {
+        Ok(body) => {
+            // Any 2xx means queued; a missing job id only costs the report a field.
+            let job_id = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+                match v.pointer("/job/id")? {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                }
+            });
+            Ok(Refreshed::Queued { job_id })
+        }
+        Err(e) if e.code() == Some(super::error::ALREADY_QUEUED) => Ok(Refreshed::AlreadyQueued),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commas_and_ampersands_become_wildcards_and_the_rest_is_encoded() {
+        assert_eq!(
+            filter("Q1, Q2 & Q3: Review", None),
+            "name:eq:Q1*%20Q2%20*%20Q3%3A%20Review"
+        );
+        assert_eq!(
+            filter("Projeśt Übersicht", Some("A,B")),
+            "name:eq:Proje%C5%9Bt%20%C3%9Cbersicht,projectName:eq:A*B"
+        );
+        assert_eq!(
+            filter_term("name", "[x] \"q\" 100%*"),
+            "name:eq:%5Bx%5D%20%22q%22%20100%25*"
+        );
+    }
+}

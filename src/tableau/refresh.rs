@@ -1,0 +1,225 @@
+//! The refresh flow of one invocation: version, sign in once, every target
+//! concurrently over that session, sign out whatever happened, all inside the
+//! invocation's deadline.
+
+use super::Refresher;
+use super::auth::Session;
+use super::client::Client;
+use super::error::TableauError;
+use super::items::{self, FindError, Refreshed};
+use crate::BoxFuture;
+use crate::answer::{RefreshResult, TargetReport};
+use crate::secrets::TableauAccess;
+use crate::targets::Target;
+use std::time::Duration;
+use tokio::time::{Instant, timeout_at};
+
+/// How long sign-out may run past the deadline: the answer waits for it, and
+/// dbt Cloud's 10 s timeout leaves about 2 s after the 8 s deadline.
+const SIGN_OUT_GRACE: Duration = Duration::from_millis(500);
+const SIGN_OUT_MAX: Duration = Duration::from_secs(2);
+
+/// The production [`Refresher`]: one per container, reused by warm invocations.
+pub struct TableauRefresher {
+    client: Client,
+}
+
+impl TableauRefresher {
+    /// With a reqwest client built here. `api_version`: `TABLEAU_API_VERSION`.
+    pub fn new(api_version: Option<String>) -> Result<TableauRefresher, String> {
+        TableauRefresher::with_http(Client::default_http()?, api_version)
+    }
+
+    /// With a given reqwest client (tests, or a caller with its own settings).
+    pub fn with_http(
+        http: reqwest::Client,
+        api_version: Option<String>,
+    ) -> Result<TableauRefresher, String> {
+        Ok(TableauRefresher {
+            client: Client::new(http, api_version)?,
+        })
+    }
+
+    /// Items asked for per page of a lookup (Tableau allows up to 1000).
+    pub fn with_page_size(mut self, page_size: u32) -> TableauRefresher {
+        self.client.page_size = page_size.clamp(1, 1000);
+        self
+    }
+
+    async fn run(
+        &self,
+        access: &TableauAccess,
+        targets: &[&Target],
+        deadline: Instant,
+    ) -> Vec<TargetReport> {
+        if targets.is_empty() {
+            return Vec::new();
+        }
+        let fail_all = |error: String| -> Vec<TargetReport> {
+            targets
+                .iter()
+                .map(|t| TargetReport::failed(t, error.clone()))
+                .collect()
+        };
+        let server = access.server.trim_end_matches('/');
+        let version = match timeout_at(deadline, self.client.api_version(server, deadline)).await {
+            Ok(Ok(version)) => version,
+            Ok(Err(e)) => return fail_all(version_message(server, &e)),
+            Err(_) => return fail_all(version_message(server, &TableauError::Deadline)),
+        };
+        let session = match timeout_at(
+            deadline,
+            Session::sign_in(&self.client, access, &version, deadline),
+        )
+        .await
+        {
+            Ok(Ok(session)) => session,
+            Ok(Err(e)) => return fail_all(sign_in_message(&e)),
+            Err(_) => return fail_all(sign_in_message(&TableauError::Deadline)),
+        };
+        let page_size = self.client.page_size;
+        let reports = futures_util::future::join_all(targets.iter().map(|target| {
+            let session = &session;
+            async move {
+                timeout_at(deadline, refresh_one(session, target, page_size, deadline))
+                    .await
+                    .unwrap_or_else(|_| {
+                        TargetReport::failed(
+                            target,
+                            target_message(target, &TableauError::Deadline),
+                        )
+                    })
+            }
+        }))
+        .await;
+        sign_out(&session, deadline).await;
+        reports
+    }
+}
+
+impl Refresher for TableauRefresher {
+    fn refresh<'a>(
+        &'a self,
+        access: &'a TableauAccess,
+        targets: &'a [&'a Target],
+        deadline: Instant,
+    ) -> BoxFuture<'a, Vec<TargetReport>> {
+        Box::pin(self.run(access, targets, deadline))
+    }
+}
+
+async fn refresh_one(
+    session: &Session<'_>,
+    target: &Target,
+    page_size: u32,
+    deadline: Instant,
+) -> TargetReport {
+    let item = match items::find(
+        session,
+        target.kind,
+        &target.name,
+        target.project.as_deref(),
+        page_size,
+        deadline,
+    )
+    .await
+    {
+        Ok(item) => item,
+        Err(e) => return TargetReport::failed(target, find_message(target, &e)),
+    };
+    match items::refresh(session, target.kind, &item.id, deadline).await {
+        Ok(Refreshed::Queued { job_id }) => {
+            TargetReport::succeeded(target, item.id, RefreshResult::Queued, job_id)
+        }
+        Ok(Refreshed::AlreadyQueued) => {
+            TargetReport::succeeded(target, item.id, RefreshResult::AlreadyQueued, None)
+        }
+        Err(e) => TargetReport {
+            id: Some(item.id),
+            ..TargetReport::failed(target, target_message(target, &e))
+        },
+    }
+}
+
+/// Best effort, and short: a session left behind expires on its own, while a
+/// late answer makes dbt Cloud retry the whole webhook.
+async fn sign_out(session: &Session<'_>, deadline: Instant) {
+    let now = Instant::now();
+    let until = (now + SIGN_OUT_MAX).min(now.max(deadline) + SIGN_OUT_GRACE);
+    match timeout_at(until, session.sign_out(until)).await {
+        Ok(Ok(())) => tracing::debug!("signed out of Tableau"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "Tableau sign-out failed; the session will expire on its own")
+        }
+        Err(_) => tracing::warn!(
+            "Tableau sign-out did not answer in time; the session will expire on its own"
+        ),
+    }
+}
+
+fn version_message(server: &str, e: &TableauError) -> String {
+    match e {
+        TableauError::Deadline => {
+            format!("Tableau did not answer in time (reading the REST API version from {server})")
+        }
+        TableauError::UnsupportedVersion(_) => e.to_string(),
+        _ => format!(
+            "cannot read Tableau's REST API version from {server}/api/2.4/serverinfo: {e}; \
+             check TABLEAU_SITE_URL, or set TABLEAU_API_VERSION"
+        ),
+    }
+}
+
+fn sign_in_message(e: &TableauError) -> String {
+    match e {
+        TableauError::Deadline => "Tableau did not answer in time (signing in)".to_owned(),
+        TableauError::Api { status: 401, .. } => format!(
+            "Tableau sign-in failed: {e}; check TABLEAU_API_TOKEN_NAME/TABLEAU_API_TOKEN_SECRET \
+             (a PAT expires after 15 days unused) and TABLEAU_SITE_NAME (the site's content URL, \"\" for Default)"
+        ),
+        TableauError::Unreachable { .. } => {
+            format!("Tableau sign-in failed: {e}; check TABLEAU_SITE_URL")
+        }
+        _ => format!("Tableau sign-in failed: {e}"),
+    }
+}
+
+fn find_message(target: &Target, e: &FindError) -> String {
+    let (kind, name) = (target.kind, &target.name);
+    match (e, &target.project) {
+        (FindError::NotFound, Some(project)) => format!(
+            "{kind} \"{name}\" not found in project \"{project}\" (or the PAT's user cannot see it)"
+        ),
+        (FindError::NotFound, None) => {
+            format!("{kind} \"{name}\" not found on the site (or the PAT's user cannot see it)")
+        }
+        (FindError::Ambiguous(projects), None) => format!(
+            "{kind} \"{name}\" is in several projects: {}; set \"project\" in REFRESH_TARGETS",
+            projects.join(", ")
+        ),
+        // Nested projects can share a name; the filter can't tell them apart.
+        (FindError::Ambiguous(_), Some(project)) => format!(
+            "{kind} \"{name}\" is in several projects named \"{project}\" (nested projects?); \
+             rename one of the items"
+        ),
+        (FindError::Tableau(e), _) => format!("{target}: lookup failed: {}", explain(e)),
+    }
+}
+
+fn target_message(target: &Target, e: &TableauError) -> String {
+    match e {
+        TableauError::Deadline => format!("{target}: Tableau did not answer in time"),
+        _ => format!("{target}: refresh failed: {}", explain(e)),
+    }
+}
+
+/// Tableau's words, plus a hint where the code alone leaves the operator guessing.
+fn explain(e: &TableauError) -> String {
+    match e.status() {
+        Some(401) => format!(
+            "{e}; Tableau ended the session (another invocation signing in with the same PAT ends ours)"
+        ),
+        Some(403) => format!("{e}; the PAT's user lacks permission on this item"),
+        _ => e.to_string(),
+    }
+}
