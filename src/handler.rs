@@ -22,7 +22,8 @@ pub struct Delivery<'a> {
 pub struct WebhookHandler {
     settings: Result<Settings, String>,
     secrets: Arc<dyn SecretSource>,
-    tableau: Arc<dyn Refresher>,
+    /// An error says why Tableau can't be used (answered as a configuration error).
+    tableau: Result<Arc<dyn Refresher>, String>,
 }
 
 /// What the invocation's log line reports besides the answer.
@@ -39,10 +40,13 @@ impl WebhookHandler {
     pub fn new(
         settings: Result<Settings, String>,
         secrets: Arc<dyn SecretSource>,
-        tableau: Arc<dyn Refresher>,
+        tableau: Result<Arc<dyn Refresher>, String>,
     ) -> WebhookHandler {
         if let Err(problem) = &settings {
             tracing::error!(error = %problem, "configuration error: every invocation will answer 500");
+        }
+        if let Err(problem) = &tableau {
+            tracing::error!(error = %problem, "Tableau client unavailable: refreshes will answer 500");
         }
         WebhookHandler {
             settings,
@@ -127,7 +131,11 @@ impl WebhookHandler {
             Ok(access) => access,
             Err(problem) => return Answer::ConfigError(problem.to_string()),
         };
-        Answer::Refreshed(self.tableau.refresh(access, &routed, deadline).await)
+        let tableau = match &self.tableau {
+            Ok(tableau) => tableau,
+            Err(problem) => return Answer::ConfigError(problem.clone()),
+        };
+        Answer::Refreshed(tableau.refresh(access, &routed, deadline).await)
     }
 
     /// The secrets whose webhook key verifies `signature`, refetching once when a

@@ -381,3 +381,24 @@ async fn max_event_age_rejects_old_and_undated_events() {
     }
     assert!(tableau.calls.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_malformed_tableau_api_version_is_a_configuration_error() {
+    let problem = dbt_tableau_refresh::tableau::TableauRefresher::new(Some("three".into()))
+        .err()
+        .expect("a malformed version is refused");
+    let handler = dbt_tableau_refresh::handler::WebhookHandler::new(
+        settings(&[("REFRESH_TARGETS", TARGETS)]),
+        FixedSecrets::complete("http://127.0.0.1:9"),
+        Err(problem),
+    );
+    let (status, answer) = invoke(&handler, &sample_event("run-succeeded.json")).await;
+    assert_eq!(status, 500);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("TABLEAU_API_VERSION"),
+        "{answer}"
+    );
+}

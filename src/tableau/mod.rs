@@ -35,34 +35,9 @@ pub trait Refresher: Send + Sync {
 }
 
 /// The refresher this container uses: one HTTP client and one detected API
-/// version for the container's life.
-pub fn from_env() -> Arc<dyn Refresher> {
+/// version for the container's life. An error (a malformed `TABLEAU_API_VERSION`,
+/// an HTTP client that could not be built) is a configuration error.
+pub fn from_env() -> Result<Arc<dyn Refresher>, String> {
     let version = std::env::var(API_VERSION_VARIABLE).ok();
-    match TableauRefresher::new(version) {
-        Ok(refresher) => Arc::new(refresher),
-        Err(problem) => {
-            tracing::error!(error = %problem, "Tableau client not available: every refresh will fail");
-            Arc::new(Unavailable(problem))
-        }
-    }
-}
-
-/// Reports why no target can be refreshed (a bad `TABLEAU_API_VERSION`, or an
-/// HTTP client that could not be built).
-struct Unavailable(String);
-
-impl Refresher for Unavailable {
-    fn refresh<'a>(
-        &'a self,
-        _access: &'a TableauAccess,
-        targets: &'a [&'a Target],
-        _deadline: Instant,
-    ) -> BoxFuture<'a, Vec<TargetReport>> {
-        Box::pin(async move {
-            targets
-                .iter()
-                .map(|t| TargetReport::failed(t, self.0.clone()))
-                .collect()
-        })
-    }
+    TableauRefresher::new(version).map(|r| Arc::new(r) as Arc<dyn Refresher>)
 }

@@ -144,7 +144,7 @@ pub fn handler(
     secrets: Arc<dyn SecretSource>,
     tableau: Arc<dyn Refresher>,
 ) -> WebhookHandler {
-    WebhookHandler::new(settings, secrets, tableau)
+    WebhookHandler::new(settings, secrets, Ok(tableau))
 }
 
 /// Runs one event through the adapter and returns the status and the JSON body.
