@@ -2,14 +2,6 @@
 //! `moto_server` (started by ./scripts/test.sh, which sets MOTO_ENDPOINT) and, for
 //! errors moto can't produce, against a wiremock server speaking the same protocol.
 
-use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::config::interceptors::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-};
-use aws_sdk_secretsmanager::config::{
-    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
-};
-use aws_sdk_secretsmanager::error::BoxError;
 use aws_sdk_secretsmanager::primitives::Blob;
 use dbt_tableau_refresh::handler::{Delivery, WebhookHandler};
 use dbt_tableau_refresh::secrets::aws::{self, Fallback, SecretsManagerSource};
@@ -23,92 +15,16 @@ use serde_json::json;
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::time::Instant;
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+mod common;
+use common::moto::{Calls, client, create_secret, moto_endpoint, put_secret, unique};
+
 const LONG: Duration = Duration::from_secs(300);
 const MINUTE: Duration = Duration::from_secs(60);
-
-fn moto_endpoint() -> String {
-    match std::env::var("MOTO_ENDPOINT") {
-        Ok(endpoint) if !endpoint.trim().is_empty() => endpoint,
-        _ => panic!(
-            "MOTO_ENDPOINT is not set: these tests need moto_server. Run ./scripts/test.sh, \
-             which starts moto_server on 127.0.0.1 and sets MOTO_ENDPOINT"
-        ),
-    }
-}
-
-/// Counts GetSecretValue operations (executions) and HTTP attempts (transmits).
-#[derive(Debug, Clone, Default)]
-struct Calls {
-    operations: Arc<AtomicUsize>,
-    attempts: Arc<AtomicUsize>,
-}
-
-impl Calls {
-    fn operations(&self) -> usize {
-        self.operations.load(Ordering::SeqCst)
-    }
-    fn attempts(&self) -> usize {
-        self.attempts.load(Ordering::SeqCst)
-    }
-}
-
-impl Intercept for Calls {
-    fn name(&self) -> &'static str {
-        "CountCalls"
-    }
-
-    fn read_before_execution(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.operations.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-/// A client as production builds it (the function's timeouts and retries), but
-/// with an explicit endpoint, region and static test credentials.
-fn client(endpoint: &str, calls: Option<&Calls>) -> Client {
-    let mut builder = aws::bounded(
-        aws_sdk_secretsmanager::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests")),
-    );
-    if let Some(calls) = calls {
-        builder = builder.interceptor(calls.clone());
-    }
-    Client::from_conf(builder.build())
-}
-
-fn unique(name: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "dbt-tableau-refresh/test/{name}-{}-{nanos}",
-        std::process::id()
-    )
-}
 
 fn full_secret(webhook_key: &str) -> String {
     json!({
@@ -119,26 +35,6 @@ fn full_secret(webhook_key: &str) -> String {
         "TABLEAU_API_TOKEN_SECRET": "pat-secret-value",
     })
     .to_string()
-}
-
-async fn create_secret(name: &str, secret_string: &str) {
-    client(&moto_endpoint(), None)
-        .create_secret()
-        .name(name)
-        .secret_string(secret_string)
-        .send()
-        .await
-        .expect("create the test secret in moto");
-}
-
-async fn put_secret(name: &str, secret_string: &str) {
-    client(&moto_endpoint(), None)
-        .put_secret_value()
-        .secret_id(name)
-        .secret_string(secret_string)
-        .send()
-        .await
-        .expect("put a new version of the test secret in moto");
 }
 
 fn no_fallback() -> Fallback {

@@ -2,6 +2,8 @@
 //! built from explicit settings, and log capture.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use dbt_tableau_refresh::BoxFuture;
 use dbt_tableau_refresh::function_url::{self, FunctionUrlRequest, FunctionUrlResponse};
 use dbt_tableau_refresh::handler::WebhookHandler;
