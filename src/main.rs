@@ -24,6 +24,13 @@ async fn main() -> Result<(), Error> {
             let lambda_deadline =
                 SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
             let deadline = answer_deadline(Instant::now(), SystemTime::now(), lambda_deadline);
+            tracing::debug!(
+                budget_ms = deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_millis(),
+                lambda_deadline_ms = event.context.deadline,
+                "invocation received"
+            );
             Ok::<_, Error>(function_url::handle(&handler, &event.payload, deadline).await)
         }
     }))

@@ -45,18 +45,21 @@ impl Settings {
 
 /// When the answer must leave: [`DEFAULT_DEADLINE`] after arrival, or earlier
 /// when Lambda's own deadline (`lambda_deadline`, from the invocation context)
-/// comes first, keeping `margin` to send the answer.
+/// comes first, keeping a margin to send the answer.
+///
+/// A Lambda deadline already past on arrival is not a real one (cargo lambda
+/// watch sends the timeout, 600000 ms, where Lambda sends an epoch time) and is
+/// ignored rather than failing every invocation at once.
 pub fn answer_deadline(
     arrived: tokio::time::Instant,
     now: std::time::SystemTime,
     lambda_deadline: std::time::SystemTime,
 ) -> tokio::time::Instant {
     const MARGIN: Duration = Duration::from_millis(300);
-    let lambda_left = lambda_deadline
-        .duration_since(now)
-        .unwrap_or(Duration::ZERO)
-        .saturating_sub(MARGIN);
-    arrived + DEFAULT_DEADLINE.min(lambda_left)
+    match lambda_deadline.duration_since(now) {
+        Ok(left) => arrived + DEFAULT_DEADLINE.min(left.saturating_sub(MARGIN)),
+        Err(_) => arrived + DEFAULT_DEADLINE,
+    }
 }
 
 #[cfg(test)]
@@ -115,7 +118,13 @@ mod tests {
         assert_eq!(roomy - arrived, DEFAULT_DEADLINE);
         let tight = answer_deadline(arrived, now, now + Duration::from_secs(3));
         assert_eq!(tight - arrived, Duration::from_millis(2700));
-        let past = answer_deadline(arrived, now, now - Duration::from_secs(1));
-        assert_eq!(past, arrived);
+        let almost_over = answer_deadline(arrived, now, now + Duration::from_millis(100));
+        assert_eq!(almost_over, arrived);
+        let bogus = answer_deadline(
+            arrived,
+            now,
+            SystemTime::UNIX_EPOCH + Duration::from_millis(600_000),
+        );
+        assert_eq!(bogus - arrived, DEFAULT_DEADLINE);
     }
 }
