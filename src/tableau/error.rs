@@ -170,7 +170,7 @@ impl fmt::Display for TableauError {
                     }
                     None => write!(
                         f,
-                        "Tableau is busy (HTTP {status}) and kept refusing until this webhook's deadline; retry in a few minutes"
+                        "Tableau is busy (HTTP {status}) and kept refusing, without saying for how long; retry in a few minutes"
                     )?,
                 }
                 if !detail.is_empty() {
