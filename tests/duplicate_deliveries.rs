@@ -106,7 +106,11 @@ async fn the_same_event_delivered_twice_is_queued_then_already_queued() {
     let event = sample_event("run-succeeded.json");
 
     let (status, first) = invoke(&handler, &event).await;
-    assert_eq!((status, first["status"].as_str()), (200, Some("queued")), "{first}");
+    assert_eq!(
+        (status, first["status"].as_str()),
+        (200, Some("queued")),
+        "{first}"
+    );
     assert_eq!(
         results(&first),
         [("Sales", "queued"), ("Weekly KPIs", "queued")]
@@ -115,10 +119,17 @@ async fn the_same_event_delivered_twice_is_queued_then_already_queued() {
 
     // dbt's retry: same body, same signature, same container.
     let (status, second) = invoke(&handler, &event).await;
-    assert_eq!((status, second["status"].as_str()), (200, Some("queued")), "{second}");
+    assert_eq!(
+        (status, second["status"].as_str()),
+        (200, Some("queued")),
+        "{second}"
+    );
     assert_eq!(
         results(&second),
-        [("Sales", "already_queued"), ("Weekly KPIs", "already_queued")]
+        [
+            ("Sales", "already_queued"),
+            ("Weekly KPIs", "already_queued")
+        ]
     );
     for target in second["targets"].as_array().unwrap() {
         assert_eq!(target["error"], Value::Null, "{target}");
@@ -138,8 +149,16 @@ async fn the_same_event_delivered_to_two_containers_at_once_both_answer_queued()
     let event = sample_event("run-succeeded.json");
     let ((status_a, answer_a), (status_b, answer_b)) =
         tokio::join!(invoke(&a, &event), invoke(&b, &event));
-    assert_eq!((status_a, answer_a["status"].as_str()), (200, Some("queued")), "{answer_a}");
-    assert_eq!((status_b, answer_b["status"].as_str()), (200, Some("queued")), "{answer_b}");
+    assert_eq!(
+        (status_a, answer_a["status"].as_str()),
+        (200, Some("queued")),
+        "{answer_a}"
+    );
+    assert_eq!(
+        (status_b, answer_b["status"].as_str()),
+        (200, Some("queued")),
+        "{answer_b}"
+    );
     // Each item is queued once, by one of the two; the other finds it queued.
     for name in ["Sales", "Weekly KPIs"] {
         let mut seen: Vec<&str> = results(&answer_a)
@@ -151,5 +170,9 @@ async fn the_same_event_delivered_to_two_containers_at_once_both_answer_queued()
         seen.sort_unstable();
         assert_eq!(seen, ["already_queued", "queued"], "{name}");
     }
-    assert_eq!(fake.state.lock().unwrap().live_token, None, "no session left");
+    assert_eq!(
+        fake.state.lock().unwrap().live_token,
+        None,
+        "no session left"
+    );
 }

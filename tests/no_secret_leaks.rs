@@ -51,7 +51,11 @@ async fn no_secret_in_any_log_line_or_answer_at_trace_level() {
         .expect("the only subscriber of this test binary");
 
     let fake = FakeTableau::start(vec![item("wb-sales", "Sales", "Finance")], vec![]).await;
-    let normal = container(&fake, &[("REFRESH_TARGETS", TARGETS)], fake_tableau::PAT_SECRET);
+    let normal = container(
+        &fake,
+        &[("REFRESH_TARGETS", TARGETS)],
+        fake_tableau::PAT_SECRET,
+    );
     let missing = container(
         &fake,
         &[(
@@ -69,7 +73,10 @@ async fn no_secret_in_any_log_line_or_answer_at_trace_level() {
 
     let mut signatures = Vec::new();
     let mut answers = String::new();
-    let mut run = async |name: &str, handler: &WebhookHandler, event: FunctionUrlRequest, want: (i64, &str, Option<&str>)| {
+    let mut run = async |name: &str,
+                         handler: &WebhookHandler,
+                         event: FunctionUrlRequest,
+                         want: (i64, &str, Option<&str>)| {
         if let Some(sig) = event.headers.get("authorization") {
             signatures.push(sig.to_str().unwrap().to_owned());
         }
@@ -85,7 +92,13 @@ async fn no_secret_in_any_log_line_or_answer_at_trace_level() {
     };
 
     let succeeded = || sample_event("run-succeeded.json");
-    run("success", &normal, succeeded(), (200, "queued", Some("queued"))).await;
+    run(
+        "success",
+        &normal,
+        succeeded(),
+        (200, "queued", Some("queued")),
+    )
+    .await;
     run(
         "success, base64 body",
         &normal,
@@ -152,8 +165,13 @@ async fn no_secret_in_any_log_line_or_answer_at_trace_level() {
         (200, "ignored", None),
     )
     .await;
-    run("dry run", &dry, succeeded(), (200, "dry_run", Some("dry_run"))).await;
-    drop(run);
+    run(
+        "dry run",
+        &dry,
+        succeeded(),
+        (200, "dry_run", Some("dry_run")),
+    )
+    .await;
 
     let logs = capture.text();
     let ours: Vec<&str> = logs
@@ -167,7 +185,10 @@ async fn no_secret_in_any_log_line_or_answer_at_trace_level() {
             "no {library} line captured:\n{logs}"
         );
     }
-    assert!(ours.iter().any(|l| l.contains("TRACE")), "no TRACE line:\n{logs}");
+    assert!(
+        ours.iter().any(|l| l.contains("TRACE")),
+        "no TRACE line:\n{logs}"
+    );
     let tokens_issued = fake.state.lock().unwrap().sign_ins;
     assert!(tokens_issued >= 5, "{tokens_issued} sessions");
     let mut secrets = vec![
@@ -186,7 +207,10 @@ async fn no_secret_in_any_log_line_or_answer_at_trace_level() {
         for line in &ours {
             assert!(!line.contains(secret.as_str()), "{secret:?} logged: {line}");
         }
-        assert!(!answers.contains(secret.as_str()), "{secret:?} in an answer: {answers}");
+        assert!(
+            !answers.contains(secret.as_str()),
+            "{secret:?} in an answer: {answers}"
+        );
     }
     println!(
         "no-leak check: {} log lines ({} from the fake left out), {} answers, {} secrets searched",

@@ -95,7 +95,10 @@ impl Respond for SignOut {
         if !live(&state, request) {
             return error(401, "401002", "Unauthorized Access");
         }
-        let token = request.headers["x-tableau-auth"].to_str().unwrap().to_owned();
+        let token = request.headers["x-tableau-auth"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         state.live.retain(|_, t| *t != token);
         ResponseTemplate::new(204).set_delay(Duration::from_millis(fastrand::u64(5..=15)))
     }

@@ -149,7 +149,11 @@ async fn outage_then_recovery(outage: Outage, expected: &[&str]) {
         let (status, answer) = invoke(&setup.handler, &event).await;
         let elapsed = started.elapsed();
         eprintln!("outage, invocation {round}: {status} {answer} after {elapsed:?}");
-        assert_eq!((status, answer["status"].as_str()), (500, Some("error")), "{answer}");
+        assert_eq!(
+            (status, answer["status"].as_str()),
+            (500, Some("error")),
+            "{answer}"
+        );
         let error = answer["error"].as_str().unwrap();
         for part in expected {
             assert!(error.contains(part), "{part:?} not in {error}");
@@ -170,7 +174,11 @@ async fn outage_then_recovery(outage: Outage, expected: &[&str]) {
     let started = Instant::now();
     let (status, answer) = invoke(&setup.handler, &event).await;
     eprintln!("recovered: {status} {answer} after {:?}", started.elapsed());
-    assert_eq!((status, answer["status"].as_str()), (200, Some("queued")), "{answer}");
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("queued")),
+        "{answer}"
+    );
     assert_eq!(answer["targets"][0]["result"], "queued");
 }
 
@@ -192,7 +200,11 @@ async fn secrets_manager_failing_answers_500_then_recovers() {
 async fn secrets_manager_not_answering_answers_500_in_time_then_recovers() {
     outage_then_recovery(
         Outage::Hanging,
-        &["cannot reach Secrets Manager", SECRET_ID, "no answer within 3 s"],
+        &[
+            "cannot reach Secrets Manager",
+            SECRET_ID,
+            "no answer within 3 s",
+        ],
     )
     .await;
 }

@@ -222,7 +222,10 @@ async fn no_renewal_is_started_too_close_to_the_deadline() {
     let error = reports[0].error.as_deref().unwrap();
     assert!(error.contains("401002"), "{error}");
     assert_eq!(fake.count("POST", "/auth/signin").await, 1);
-    assert!(elapsed < budget, "failed at once, not at the deadline: {elapsed:?}");
+    assert!(
+        elapsed < budget,
+        "failed at once, not at the deadline: {elapsed:?}"
+    );
 }
 
 #[tokio::test]

@@ -120,11 +120,7 @@ async fn lookup_200_with_truncated_json() {
 
 #[tokio::test]
 async fn lookup_200_with_an_empty_body() {
-    lookup_answers_200_with(
-        ResponseTemplate::new(200),
-        &["ends early"],
-    )
-    .await;
+    lookup_answers_200_with(ResponseTemplate::new(200), &["ends early"]).await;
 }
 
 #[tokio::test]
@@ -167,9 +163,19 @@ async fn lookup_200_without_pagination_still_finds_the_item() {
         .with_priority(1)
         .mount(&fake.server)
         .await;
-    let report = timed(&fake, &fake.refresher(), workbook("Weekly KPIs", None), BUDGET).await;
+    let report = timed(
+        &fake,
+        &fake.refresher(),
+        workbook("Weekly KPIs", None),
+        BUDGET,
+    )
+    .await;
     assert_eq!(report.result, RefreshResult::Queued, "{report:?}");
-    assert_eq!(fake.count("GET", "/workbooks").await, 1, "one page, no loop");
+    assert_eq!(
+        fake.count("GET", "/workbooks").await,
+        1,
+        "one page, no loop"
+    );
 }
 
 /// Tableau said 2xx to the refresh: the job was accepted, whatever the body.
@@ -189,7 +195,13 @@ async fn refresh_200_with_a_body_that_is_not_json_counts_as_queued_without_a_job
             .with_priority(1)
             .mount(&fake.server)
             .await;
-        let report = timed(&fake, &fake.refresher(), workbook("Weekly KPIs", None), BUDGET).await;
+        let report = timed(
+            &fake,
+            &fake.refresher(),
+            workbook("Weekly KPIs", None),
+            BUDGET,
+        )
+        .await;
         assert_eq!(report.result, RefreshResult::Queued, "{report:?}");
         assert_eq!(report.job_id, None);
         assert_eq!(report.id.as_deref(), Some("wb-kpi"));
@@ -249,7 +261,10 @@ async fn too_many_requests_without_any_hint_retries_then_says_to_retry_later() {
         error.contains("kept refusing, without saying for how long; retry in a few minutes"),
         "{error}"
     );
-    assert!(!error.contains("retry in 0 s") && !error.contains("retry in 1 s"), "{error}");
+    assert!(
+        !error.contains("retry in 0 s") && !error.contains("retry in 1 s"),
+        "{error}"
+    );
     assert_eq!(fake.count("GET", "/workbooks").await, 4);
     next_invocation_works(&fake, &refresher).await;
 }
@@ -271,7 +286,13 @@ async fn too_many_requests_with_a_short_wait_in_the_detail_is_waited_out() {
         .mount(&fake.server)
         .await;
     let started = Instant::now();
-    let report = timed(&fake, &fake.refresher(), workbook("Weekly KPIs", None), BUDGET).await;
+    let report = timed(
+        &fake,
+        &fake.refresher(),
+        workbook("Weekly KPIs", None),
+        BUDGET,
+    )
+    .await;
     assert_eq!(report.result, RefreshResult::Queued, "{report:?}");
     assert!(started.elapsed() >= Duration::from_millis(950));
 }
@@ -449,7 +470,10 @@ async fn raw_run(refresher: &TableauRefresher, url: &str, budget: Duration) -> T
         .await;
     let elapsed = started.elapsed();
     assert!(elapsed < budget + SLACK, "took {elapsed:?}");
-    eprintln!("{:?} / {:?} after {elapsed:?}", reports[0].result, reports[0].error);
+    eprintln!(
+        "{:?} / {:?} after {elapsed:?}",
+        reports[0].result, reports[0].error
+    );
     reports.remove(0)
 }
 
@@ -463,7 +487,11 @@ async fn raw_fault(route: Route, fault: Fault, budget: Duration) -> (TargetRepor
     let hits_during_fault = raw.hits(route);
     raw.heal();
     let next = raw_run(&refresher, &url, BUDGET).await;
-    assert_eq!(next.result, RefreshResult::Queued, "next invocation: {next:?}");
+    assert_eq!(
+        next.result,
+        RefreshResult::Queued,
+        "next invocation: {next:?}"
+    );
     assert_eq!(next.job_id.as_deref(), Some("job-raw"));
     let hits = raw.hits.lock().unwrap().clone();
     eprintln!("{route:?} {fault:?}: {hits_during_fault} hits during the fault; all: {hits:?}");
@@ -473,7 +501,9 @@ async fn raw_fault(route: Route, fault: Fault, budget: Duration) -> (TargetRepor
 fn assert_unreachable(report: &TargetReport, what: &str) {
     let error = report.error.as_deref().unwrap();
     assert!(
-        error.starts_with(&format!("workbook \"Sales\": {what} failed: cannot reach Tableau at http://127.0.0.1:")),
+        error.starts_with(&format!(
+            "workbook \"Sales\": {what} failed: cannot reach Tableau at http://127.0.0.1:"
+        )),
         "{error}"
     );
     assert!(!error.contains("raw-session-token"), "{error}");
@@ -493,10 +523,16 @@ async fn connection_dropped_unanswered_on_the_refresh() {
     let (report, _) = raw_fault(Route::Refresh, Fault::Drop, BUDGET).await;
     let error = report.error.as_deref().unwrap();
     assert!(
-        error.starts_with("workbook \"Sales\": refresh failed: cannot reach Tableau at http://127.0.0.1:"),
+        error.starts_with(
+            "workbook \"Sales\": refresh failed: cannot reach Tableau at http://127.0.0.1:"
+        ),
         "{error}"
     );
-    assert_eq!(report.id.as_deref(), Some("wb-raw"), "found before the refresh failed");
+    assert_eq!(
+        report.id.as_deref(),
+        Some("wb-raw"),
+        "found before the refresh failed"
+    );
 }
 
 #[tokio::test]
@@ -518,7 +554,10 @@ async fn answer_cut_mid_body_on_sign_in() {
     );
     assert_eq!(raw.hits(Route::Lookup), 0);
     raw.heal();
-    assert_eq!(raw_run(&refresher, &url, BUDGET).await.result, RefreshResult::Queued);
+    assert_eq!(
+        raw_run(&refresher, &url, BUDGET).await.result,
+        RefreshResult::Queued
+    );
 }
 
 #[tokio::test]
@@ -561,7 +600,10 @@ async fn sign_out_reset_does_not_change_the_report() {
     assert_eq!(report.result, RefreshResult::Queued, "{report:?}");
     assert_eq!(report.error, None);
     raw.heal();
-    assert_eq!(raw_run(&refresher, &url, BUDGET).await.result, RefreshResult::Queued);
+    assert_eq!(
+        raw_run(&refresher, &url, BUDGET).await.result,
+        RefreshResult::Queued
+    );
 }
 
 #[tokio::test]
@@ -574,5 +616,9 @@ async fn slow_loris_sign_out_does_not_hold_the_answer_past_its_grace() {
     let report = raw_run(&refresher, &url, budget).await;
     assert_eq!(report.result, RefreshResult::Queued, "{report:?}");
     // Sign-out gets at most 2 s (SIGN_OUT_MAX) when the work ended early.
-    assert!(started.elapsed() < Duration::from_millis(2600), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2600),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -240,7 +240,9 @@ fn retry_hint(error: &TableauError) -> Option<Duration> {
     else {
         return None;
     };
-    [detail, summary].into_iter().find_map(|text| parse_retry_after(text))
+    [detail, summary]
+        .into_iter()
+        .find_map(|text| parse_retry_after(text))
 }
 
 fn parse_retry_after(text: &str) -> Option<Duration> {
@@ -334,10 +336,22 @@ mod tests {
         let minutes = Some(Duration::from_secs(120));
         assert_eq!(parse_retry_after("Please retry after 2 minutes"), minutes);
         assert_eq!(parse_retry_after("Please retry after 2 minutes."), minutes);
-        assert_eq!(parse_retry_after("retry after 1 minute"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_retry_after("Retry after 30 seconds"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_retry_after("Please retry after 1 hour"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_retry_after("try again in 45 s"), Some(Duration::from_secs(45)));
+        assert_eq!(
+            parse_retry_after("retry after 1 minute"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("Retry after 30 seconds"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Please retry after 1 hour"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            parse_retry_after("try again in 45 s"),
+            Some(Duration::from_secs(45))
+        );
         assert_eq!(parse_retry_after("Too many requests"), None);
         assert_eq!(parse_retry_after("retry after a while"), None);
         assert_eq!(parse_retry_after("retry after 3 fortnights"), None);
