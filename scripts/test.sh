@@ -25,5 +25,12 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
+echo "==> cargo deny check bans licenses sources"
+# Installed once into ~/.cargo/bin (needs crates.io the first time). Not
+# `advisories`: that fetches the RustSec database over the network, which CI lacks.
+if ! cargo deny --version >/dev/null 2>&1; then
+    cargo install cargo-deny --locked
+fi
+cargo deny check bans licenses sources
 echo "==> cargo test"
 cargo test --all-targets --locked

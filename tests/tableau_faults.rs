@@ -171,20 +171,61 @@ async fn concurrent_targets_share_one_re_sign_in() {
 }
 
 #[tokio::test]
-async fn session_ended_twice_fails_with_a_hint() {
+async fn session_ended_twice_signs_in_twice_more_and_succeeds() {
     let fake = fake().await;
     fake.state.lock().unwrap().end_session_on_next_queries = 2;
     let reports = fake
         .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
         .await;
+    assert_eq!(reports[0].result, RefreshResult::Queued, "{reports:?}");
+    assert_eq!(fake.count("POST", "/auth/signin").await, 3);
+    assert_eq!(fake.count("GET", "/workbooks").await, 3);
+    assert_eq!(fake.state.lock().unwrap().live_token, None, "signed out");
+}
+
+#[tokio::test]
+async fn session_ended_on_every_call_fails_with_a_hint_within_the_deadline() {
+    let fake = fake().await;
+    // More endings than renewals allowed: every lookup meets a fresh sign-in elsewhere.
+    fake.state.lock().unwrap().end_session_on_next_queries = 100;
+    let started = Instant::now();
+    let reports = fake
+        .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
+        .await;
+    let elapsed = started.elapsed();
     let error = reports[0].error.as_deref().unwrap();
     assert!(error.contains("401002"), "{error}");
     assert!(error.contains("same PAT"), "{error}");
+    assert!(error.contains("connected app"), "{error}");
     assert!(
         !error.contains("session-token"),
         "token in the answer: {error}"
     );
-    assert_eq!(fake.count("POST", "/auth/signin").await, 2);
+    // Renewals are bounded by their count (5) and by the deadline: the backoffs
+    // before the first two (at most 0.3 s + 0.6 s) always fit in 5 s.
+    let sign_ins = fake.count("POST", "/auth/signin").await;
+    assert!((3..=6).contains(&sign_ins), "{sign_ins} sign-ins");
+    assert!(elapsed < BUDGET + Duration::from_millis(600), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn no_renewal_is_started_too_close_to_the_deadline() {
+    let fake = fake().await;
+    fake.state.lock().unwrap().end_session_on_next_queries = 100;
+    // Less than the backoff plus one second is left after the first 401.
+    let budget = Duration::from_millis(1000);
+    let started = Instant::now();
+    let reports = fake
+        .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], budget)
+        .await;
+    let elapsed = started.elapsed();
+    let error = reports[0].error.as_deref().unwrap();
+    assert!(error.contains("401002"), "{error}");
+    assert_eq!(fake.count("POST", "/auth/signin").await, 1);
+    assert!(
+        elapsed < budget,
+        "failed at once, not at the deadline: {elapsed:?}"
+    );
 }
 
 #[tokio::test]

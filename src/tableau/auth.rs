@@ -2,9 +2,11 @@
 //!
 //! Tableau keeps one session per personal access token: another invocation
 //! signing in with the same PAT ends ours, and our next call answers 401. The
-//! session then signs in again once, and concurrent targets that met the same
-//! 401 wait for that one sign-in instead of each starting their own (which would
-//! end each other's sessions in turn).
+//! session then waits a jittered, growing backoff (so that the invocation now
+//! holding the session can finish its few calls and sign out) and signs in
+//! again, a few times at most and only while the deadline leaves room.
+//! Concurrent targets that met the same 401 wait for that one sign-in instead of
+//! each starting their own (which would end each other's sessions in turn).
 
 use super::client::{Call, Client};
 use super::error::TableauError;
@@ -13,12 +15,22 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
+use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// How many times one invocation may sign in again after a 401; more would
-/// mean two invocations taking turns ending each other's sessions.
-const RENEWALS: u32 = 1;
+/// How many times one invocation may sign in again after a 401. Two
+/// invocations with the same PAT end each other's sessions in turn; the backoff
+/// before each renewal lets one of them finish, so a few renewals are enough.
+const RENEWALS: u32 = 5;
+/// The wait before the first renewal; doubled for each further one, with
+/// "equal jitter" (half fixed, half random) so two colliding invocations don't
+/// sign in again in lockstep. About the time another invocation needs for its
+/// lookups, refreshes and sign-out.
+const RENEWAL_BACKOFF: Duration = Duration::from_millis(300);
+/// A renewal is not started unless this much time is left after its backoff:
+/// a sign-in and the call it retries need it.
+const RENEWAL_MIN_LEFT: Duration = Duration::from_secs(1);
 
 struct Credentials {
     token: SecretString,
@@ -63,7 +75,8 @@ impl<'a> Session<'a> {
     }
 
     /// Sends a call to `{base}/sites/{site-id}/{path}` with the session's token,
-    /// signing in again once if Tableau says the session has ended.
+    /// signing in again (after a backoff) while Tableau says the session has
+    /// ended, as long as renewals and time are left.
     pub async fn call(
         &self,
         method: Method,
@@ -71,18 +84,17 @@ impl<'a> Session<'a> {
         body: Option<&serde_json::Value>,
         deadline: Instant,
     ) -> Result<Vec<u8>, TableauError> {
-        let (token, site_id, generation) = self.current().await;
-        let first = self
-            .send(method.clone(), &token, &site_id, path, body, deadline)
-            .await;
-        match first {
-            Err(e) if e.is_session_expired() => {
-                tracing::warn!(error = %e, "Tableau ended the session; signing in again");
-                let (token, site_id) = self.renew(generation, e, deadline).await?;
-                self.send(method, &token, &site_id, path, body, deadline)
-                    .await
+        let (mut token, mut site_id, mut generation) = self.current().await;
+        loop {
+            match self
+                .send(method.clone(), &token, &site_id, path, body, deadline)
+                .await
+            {
+                Err(e) if e.is_session_expired() => {
+                    (token, site_id, generation) = self.renew(generation, e, deadline).await?;
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -114,25 +126,49 @@ impl<'a> Session<'a> {
     }
 
     /// New credentials after a 401 met by a caller that used `seen_generation`.
-    /// The lock is held across the sign-in so concurrent callers share it.
+    /// The lock is held across the backoff and the sign-in so concurrent
+    /// callers share them; a caller that finds a newer generation uses it.
     async fn renew(
         &self,
         seen_generation: u64,
         expired: TableauError,
         deadline: Instant,
-    ) -> Result<(SecretString, String), TableauError> {
+    ) -> Result<(SecretString, String, u64), TableauError> {
         let mut state = self.state.lock().await;
         if state.generation == seen_generation {
+            let renewal = RENEWALS - state.renewals_left + 1;
             if state.renewals_left == 0 {
+                tracing::warn!(
+                    renewals = RENEWALS,
+                    error = %expired,
+                    "Tableau ended the session again; no renewal left"
+                );
                 return Err(expired);
             }
+            let wait = renewal_backoff(renewal);
+            if Instant::now() + wait + RENEWAL_MIN_LEFT > deadline {
+                tracing::warn!(
+                    renewal,
+                    error = %expired,
+                    "Tableau ended the session; too close to the deadline to sign in again"
+                );
+                return Err(expired);
+            }
+            tracing::warn!(
+                renewal,
+                wait_ms = wait.as_millis() as u64,
+                error = %expired,
+                "Tableau ended the session (another sign-in with the same PAT?); signing in again after a backoff"
+            );
             state.renewals_left -= 1;
+            tokio::time::sleep(wait).await;
             state.credentials = sign_in(self.client, &self.base, self.access, deadline).await?;
             state.generation += 1;
         }
         Ok((
             state.credentials.token.clone(),
             state.credentials.site_id.clone(),
+            state.generation,
         ))
     }
 
@@ -147,6 +183,14 @@ impl<'a> Session<'a> {
         };
         self.client.send(&call, deadline).await.map(drop)
     }
+}
+
+/// The wait before renewal number `renewal` (1-based): doubling from
+/// [`RENEWAL_BACKOFF`], half fixed and half random.
+fn renewal_backoff(renewal: u32) -> Duration {
+    let full = RENEWAL_BACKOFF * 2u32.pow(renewal.saturating_sub(1).min(4));
+    let half = full / 2;
+    half + half.mul_f64(fastrand::f64())
 }
 
 async fn sign_in(
@@ -199,4 +243,18 @@ async fn sign_in(
         token: answer.credentials.token.into(),
         site_id: answer.credentials.site.id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_backoff_doubles_and_stays_jittered() {
+        for renewal in 1..=RENEWALS {
+            let full = RENEWAL_BACKOFF * 2u32.pow(renewal - 1);
+            let wait = renewal_backoff(renewal);
+            assert!(wait >= full / 2 && wait <= full, "{renewal}: {wait:?}");
+        }
+    }
 }

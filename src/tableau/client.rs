@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
@@ -177,7 +177,13 @@ impl Client {
                             if !retryable(status) {
                                 return Err(error);
                             }
-                            (error, retry_after)
+                            // Tableau's 429000 says "Please retry after N minutes"
+                            // in its detail, with or without a Retry-After header.
+                            let hint = retry_after.or_else(|| match status {
+                                StatusCode::TOO_MANY_REQUESTS => retry_hint(&error),
+                                _ => None,
+                            });
+                            (error, hint)
                         }
                         Err(e) => (transport(&call.url, &e, deadline), None),
                     }
@@ -194,7 +200,8 @@ impl Client {
                     Some(status) if status == 429 || retry_after.is_some() => {
                         TableauError::RetryLater {
                             status,
-                            after: wait,
+                            after: retry_after,
+                            at: retry_after.map(|after| SystemTime::now() + after),
                             detail: error.to_string(),
                         }
                     }
@@ -222,6 +229,45 @@ fn retryable(status: StatusCode) -> bool {
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The wait a 429's text asks for: "Please retry after 2 minutes" (Tableau's
+/// 429000 detail), also "seconds" and "hours"; `None` when it names none.
+fn retry_hint(error: &TableauError) -> Option<Duration> {
+    let TableauError::Api {
+        summary, detail, ..
+    } = error
+    else {
+        return None;
+    };
+    [detail, summary]
+        .into_iter()
+        .find_map(|text| parse_retry_after(text))
+}
+
+fn parse_retry_after(text: &str) -> Option<Duration> {
+    let text = text.to_ascii_lowercase();
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '.')
+        .filter(|w| !w.is_empty())
+        .collect();
+    (0..words.len())
+        .filter(|&i| words[i] == "after" || words[i] == "in")
+        .find_map(|i| {
+            let number: f64 = words.get(i + 1)?.trim_end_matches('.').parse().ok()?;
+            if !number.is_finite() || !(0.0..=86_400.0).contains(&number) {
+                return None;
+            }
+            let seconds = match words.get(i + 2)?.trim_end_matches('.') {
+                u if u.starts_with("min") => number * 60.0,
+                u if u.starts_with("hour") || u == "h" || u == "hr" || u == "hrs" => {
+                    number * 3600.0
+                }
+                u if u.starts_with("sec") || u == "s" => number,
+                _ => return None,
+            };
+            Some(Duration::from_secs_f64(seconds))
+        })
 }
 
 /// Exponential with "equal jitter": half fixed, half random, so that concurrent
@@ -283,6 +329,41 @@ mod tests {
             let wait = backoff(attempt);
             assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
         }
+    }
+
+    #[test]
+    fn retry_hints_are_read_from_the_429_text() {
+        let minutes = Some(Duration::from_secs(120));
+        assert_eq!(parse_retry_after("Please retry after 2 minutes"), minutes);
+        assert_eq!(parse_retry_after("Please retry after 2 minutes."), minutes);
+        assert_eq!(
+            parse_retry_after("retry after 1 minute"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("Retry after 30 seconds"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Please retry after 1 hour"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            parse_retry_after("try again in 45 s"),
+            Some(Duration::from_secs(45))
+        );
+        assert_eq!(parse_retry_after("Too many requests"), None);
+        assert_eq!(parse_retry_after("retry after a while"), None);
+        assert_eq!(parse_retry_after("retry after 3 fortnights"), None);
+        assert_eq!(
+            parse_retry_after("down in maintenance; retry after 10 minutes"),
+            Some(Duration::from_secs(600))
+        );
+        let error = TableauError::from_answer(
+            429,
+            br#"{"error":{"summary":"Too Many Requests","detail":"Please retry after 5 minutes","code":"429000"}}"#,
+        );
+        assert_eq!(retry_hint(&error), Some(Duration::from_secs(300)));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What can go wrong talking to Tableau, in words an operator can act on.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The error code Tableau uses for "a refresh of this item is already queued".
 pub const ALREADY_QUEUED: &str = "409093";
@@ -22,9 +22,12 @@ pub enum TableauError {
     /// No HTTP answer at all (DNS, connection refused, TLS, reset) after retries.
     Unreachable { url: String, detail: String },
     /// Tableau keeps asking us to wait, and the wait would pass the deadline.
+    /// `after`: the wait it asked for (Retry-After, or "retry after N minutes"
+    /// in its detail), when it named one; `at`: when that wait ends.
     RetryLater {
         status: u16,
-        after: Duration,
+        after: Option<Duration>,
+        at: Option<SystemTime>,
         detail: String,
     },
     /// The invocation's deadline passed before Tableau answered.
@@ -99,6 +102,13 @@ fn excerpt(body: &[u8]) -> String {
     short
 }
 
+/// `2026-01-31T19:31:36Z`, to the second.
+fn utc(at: SystemTime) -> Option<String> {
+    let at = time::OffsetDateTime::from(at).replace_nanosecond(0).ok()?;
+    at.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
 fn reason(status: u16) -> &'static str {
     reqwest::StatusCode::from_u16(status)
         .ok()
@@ -143,13 +153,26 @@ impl fmt::Display for TableauError {
             TableauError::RetryLater {
                 status,
                 after,
+                at,
                 detail,
             } => {
-                write!(
-                    f,
-                    "Tableau is busy (HTTP {status}) and asked to retry in {} s, after this webhook's deadline; retry later",
-                    after.as_secs().max(1)
-                )?;
+                match after {
+                    Some(after) => {
+                        write!(
+                            f,
+                            "Tableau is busy (HTTP {status}) and asked to retry in {} s, after this webhook's deadline; retry",
+                            after.as_secs().max(1)
+                        )?;
+                        match at.and_then(utc) {
+                            Some(at) => write!(f, " after {at}")?,
+                            None => f.write_str(" later")?,
+                        }
+                    }
+                    None => write!(
+                        f,
+                        "Tableau is busy (HTTP {status}) and kept refusing, without saying for how long; retry in a few minutes"
+                    )?,
+                }
                 if !detail.is_empty() {
                     write!(f, " ({detail})")?;
                 }

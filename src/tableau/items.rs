@@ -145,17 +145,31 @@ async fn list(
             what: "the item query",
             detail,
         };
-        let mut answer: Value = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+        let mut answer: Value = serde_json::from_slice(&body).map_err(|e| bad(not_json(&e)))?;
         let pagination: Pagination = match answer.get("pagination") {
             Some(p) => serde_json::from_value(p.clone()).map_err(|e| bad(e.to_string()))?,
             None => Pagination::default(),
         };
-        // No match is `"workbooks":{}`, without the inner key.
-        let found: Vec<Item> = match answer
-            .get_mut(plural(kind))
-            .and_then(|list| list.get_mut(singular(kind)))
-            .map(Value::take)
-        {
+        // No match is `"workbooks":{}`, without the inner key; anything but an
+        // object there (or no such key) is not an answer to this query, and must
+        // not pass for "not found".
+        let list = match answer.get_mut(plural(kind)) {
+            Some(list @ Value::Object(_)) => list,
+            Some(other) => {
+                return Err(bad(format!(
+                    "\"{}\" is {}, not an object",
+                    plural(kind),
+                    json_kind(other)
+                )));
+            }
+            None => {
+                return Err(bad(format!(
+                    "no \"{}\" in the answer (a proxy's page, or another API?)",
+                    plural(kind)
+                )));
+            }
+        };
+        let found: Vec<Item> = match list.get_mut(singular(kind)).map(Value::take) {
             None | Some(Value::Null) => Vec::new(),
             Some(list @ Value::Array(_)) => {
                 serde_json::from_value(list).map_err(|e| bad(e.to_string()))?
@@ -171,6 +185,31 @@ async fn list(
         }
     }
     Ok(items)
+}
+
+/// Why a 2xx body is not JSON, without quoting it.
+fn not_json(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Eof => format!(
+            "the JSON ends early ({e}): the answer was cut short (a proxy or a dropped connection?)"
+        ),
+        Category::Syntax | Category::Io => format!(
+            "the body is not JSON ({e}): an HTML page from a proxy or load balancer in front of Tableau?"
+        ),
+        Category::Data => e.to_string(),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// What Tableau said to a refresh request.
@@ -205,6 +244,13 @@ pub async fn refresh(
                     _ => None,
                 }
             });
+            if job_id.is_none() {
+                tracing::warn!(
+                    item = id,
+                    body_bytes = body.len(),
+                    "Tableau accepted the refresh (2xx) without a job id in its answer; reporting it queued"
+                );
+            }
             Ok(Refreshed::Queued { job_id })
         }
         Err(e) if e.code() == Some(super::error::ALREADY_QUEUED) => Ok(Refreshed::AlreadyQueued),

@@ -217,7 +217,8 @@ fn target_message(target: &Target, e: &TableauError) -> String {
 fn explain(e: &TableauError) -> String {
     match e.status() {
         Some(401) => format!(
-            "{e}; Tableau ended the session (another invocation signing in with the same PAT ends ours)"
+            "{e}; Tableau ended the session (another invocation, or another tool, signing in with the same PAT \
+             ends ours); a connected app has no such limit"
         ),
         Some(403) => format!("{e}; the PAT's user lacks permission on this item"),
         _ => e.to_string(),

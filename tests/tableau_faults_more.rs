@@ -1,0 +1,624 @@
+//! More ways Tableau (or what stands in front of it) can misbehave: 200 answers
+//! that are not JSON, cut short, or the wrong shape; connections reset or cut
+//! mid-answer; slow-loris answers; 429 with "retry after N minutes" in the
+//! detail and no Retry-After. In every case: the target's report, an error an
+//! operator can act on, within the deadline, and the next invocation on the same
+//! refresher works.
+
+mod fake_tableau;
+
+use dbt_tableau_refresh::answer::{RefreshResult, TargetReport};
+use dbt_tableau_refresh::secrets::{TableauAccess, TableauCredentials};
+use dbt_tableau_refresh::tableau::{Refresher, TableauRefresher};
+use dbt_tableau_refresh::targets::Target;
+use fake_tableau::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, ResponseTemplate};
+
+const BUDGET: Duration = Duration::from_secs(5);
+/// Sign-out may run this much past the deadline (SIGN_OUT_GRACE), plus scheduling.
+const SLACK: Duration = Duration::from_millis(700);
+
+async fn fake() -> FakeTableau {
+    FakeTableau::start(
+        vec![
+            item("wb-kpi", "Weekly KPIs", "Ops"),
+            item("wb-sales", "Sales", "Finance"),
+        ],
+        vec![item("ds-orders", "Orders", "Data")],
+    )
+    .await
+}
+
+fn lookup_path() -> String {
+    format!("/api/{VERSION}/sites/{SITE_ID}/workbooks")
+}
+
+fn refresh_path() -> String {
+    format!("^/api/{VERSION}/sites/{SITE_ID}/workbooks/[^/]+/refresh$")
+}
+
+/// Runs one invocation and checks the deadline; returns the one report.
+async fn timed(
+    fake: &FakeTableau,
+    refresher: &TableauRefresher,
+    target: Target,
+    budget: Duration,
+) -> TargetReport {
+    let started = Instant::now();
+    let mut reports = fake.run(refresher, &[target], budget).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < budget + SLACK, "took {elapsed:?}");
+    eprintln!("{:?} after {elapsed:?}", reports[0].error);
+    reports.remove(0)
+}
+
+async fn next_invocation_works(fake: &FakeTableau, refresher: &TableauRefresher) {
+    let report = timed(fake, refresher, workbook("Sales", None), BUDGET).await;
+    assert!(report.result.is_success(), "next invocation: {report:?}");
+}
+
+/// A 200 lookup answer that is not what Tableau sends: the target fails (not
+/// "not found"), says what was wrong, and the next invocation works.
+async fn lookup_answers_200_with(body: ResponseTemplate, expected: &[&str]) {
+    let fake = fake().await;
+    Mock::given(method("GET"))
+        .and(path(lookup_path()))
+        .respond_with(body)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fake.server)
+        .await;
+    let refresher = fake.refresher();
+    let report = timed(&fake, &refresher, workbook("Weekly KPIs", None), BUDGET).await;
+    assert_eq!(report.result, RefreshResult::Failed);
+    let error = report.error.as_deref().unwrap();
+    assert!(
+        error.starts_with(
+            "workbook \"Weekly KPIs\": lookup failed: unexpected answer from Tableau to the item query"
+        ),
+        "{error}"
+    );
+    for part in expected {
+        assert!(error.contains(part), "{part:?} not in {error}");
+    }
+    assert!(!error.contains("not found"), "{error}");
+    assert_eq!(fake.count("POST", "/refresh").await, 0);
+    assert_eq!(fake.count("POST", "/auth/signout").await, 1);
+    next_invocation_works(&fake, &refresher).await;
+}
+
+#[tokio::test]
+async fn lookup_200_with_an_html_page() {
+    lookup_answers_200_with(
+        ResponseTemplate::new(200).set_body_raw(
+            "<html><body>Please log in to the corporate proxy</body></html>",
+            "text/html",
+        ),
+        &["not JSON", "proxy"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn lookup_200_with_truncated_json() {
+    lookup_answers_200_with(
+        ResponseTemplate::new(200).set_body_raw(
+            r#"{"pagination":{"pageNumber":"1","pageSize":"100","totalAvailable":"1"},"workbooks":{"workbook":[{"id":"wb-kpi","na"#,
+            "application/json",
+        ),
+        &["ends early", "cut short"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn lookup_200_with_an_empty_body() {
+    lookup_answers_200_with(ResponseTemplate::new(200), &["ends early"]).await;
+}
+
+#[tokio::test]
+async fn lookup_200_with_a_list_where_tableau_has_an_object() {
+    lookup_answers_200_with(
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({"workbooks": []})),
+        &["\"workbooks\" is an array, not an object"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn lookup_200_without_the_items_key() {
+    lookup_answers_200_with(
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "pagination": {"pageNumber": "1", "pageSize": "100", "totalAvailable": "0"}})),
+        &["no \"workbooks\" in the answer"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn lookup_200_with_items_missing_their_id() {
+    lookup_answers_200_with(
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "workbooks": {"workbook": [{"name": "Weekly KPIs"}]}})),
+        &["missing field `id`"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn lookup_200_without_pagination_still_finds_the_item() {
+    let fake = fake().await;
+    Mock::given(method("GET"))
+        .and(path(lookup_path()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "workbooks": {"workbook": [{"id": "wb-kpi", "name": "Weekly KPIs",
+                                        "project": {"id": "p", "name": "Ops"}}]}})))
+        .with_priority(1)
+        .mount(&fake.server)
+        .await;
+    let report = timed(
+        &fake,
+        &fake.refresher(),
+        workbook("Weekly KPIs", None),
+        BUDGET,
+    )
+    .await;
+    assert_eq!(report.result, RefreshResult::Queued, "{report:?}");
+    assert_eq!(
+        fake.count("GET", "/workbooks").await,
+        1,
+        "one page, no loop"
+    );
+}
+
+/// Tableau said 2xx to the refresh: the job was accepted, whatever the body.
+/// The report says queued, without a job id (and the function logs a warning).
+#[tokio::test]
+async fn refresh_200_with_a_body_that_is_not_json_counts_as_queued_without_a_job_id() {
+    let fake = fake().await;
+    for body in [
+        ResponseTemplate::new(200).set_body_raw("<html>OK</html>", "text/html"),
+        ResponseTemplate::new(202).set_body_raw(r#"{"job":{"id":"job-wb"#, "application/json"),
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({"unexpected": true})),
+    ] {
+        Mock::given(method("POST"))
+            .and(path_regex(refresh_path()))
+            .respond_with(body)
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&fake.server)
+            .await;
+        let report = timed(
+            &fake,
+            &fake.refresher(),
+            workbook("Weekly KPIs", None),
+            BUDGET,
+        )
+        .await;
+        assert_eq!(report.result, RefreshResult::Queued, "{report:?}");
+        assert_eq!(report.job_id, None);
+        assert_eq!(report.id.as_deref(), Some("wb-kpi"));
+    }
+}
+
+/// Tableau's 429000 names the wait in its detail only: no sleeping past the
+/// deadline, and the error says when to retry.
+#[tokio::test]
+async fn too_many_requests_with_retry_after_minutes_in_the_detail_fails_at_once() {
+    let fake = fake().await;
+    Mock::given(method("POST"))
+        .and(path_regex(refresh_path()))
+        .respond_with(tableau_error(
+            429,
+            "429000",
+            "Too Many Requests",
+            "Please retry after 5 minutes",
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fake.server)
+        .await;
+    let refresher = fake.refresher();
+    let started = Instant::now();
+    let report = timed(&fake, &refresher, workbook("Weekly KPIs", None), BUDGET).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "slept");
+    assert_eq!(report.result, RefreshResult::Failed);
+    let error = report.error.as_deref().unwrap();
+    assert!(error.contains("HTTP 429"), "{error}");
+    assert!(error.contains("retry in 300 s"), "{error}");
+    assert!(error.contains("Please retry after 5 minutes"), "{error}");
+    // An absolute time to retry at, e.g. "retry after 2026-01-31T19:35:36Z".
+    let at = error.split("retry after ").nth(1).unwrap_or_default();
+    assert!(
+        at.len() > 20 && at.as_bytes()[4] == b'-' && at.as_bytes()[19] == b'Z',
+        "{error}"
+    );
+    assert_eq!(fake.count("POST", "/refresh").await, 1, "not retried");
+    next_invocation_works(&fake, &refresher).await;
+}
+
+#[tokio::test]
+async fn too_many_requests_without_any_hint_retries_then_says_to_retry_later() {
+    let fake = fake().await;
+    Mock::given(method("GET"))
+        .and(path(lookup_path()))
+        .respond_with(tableau_error(429, "429000", "Too Many Requests", ""))
+        .up_to_n_times(4)
+        .with_priority(1)
+        .mount(&fake.server)
+        .await;
+    let refresher = fake.refresher();
+    let report = timed(&fake, &refresher, workbook("Weekly KPIs", None), BUDGET).await;
+    let error = report.error.as_deref().unwrap();
+    assert!(
+        error.contains("kept refusing, without saying for how long; retry in a few minutes"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("retry in 0 s") && !error.contains("retry in 1 s"),
+        "{error}"
+    );
+    assert_eq!(fake.count("GET", "/workbooks").await, 4);
+    next_invocation_works(&fake, &refresher).await;
+}
+
+/// A 429 whose named wait fits in the deadline is waited out.
+#[tokio::test]
+async fn too_many_requests_with_a_short_wait_in_the_detail_is_waited_out() {
+    let fake = fake().await;
+    Mock::given(method("GET"))
+        .and(path(lookup_path()))
+        .respond_with(tableau_error(
+            429,
+            "429000",
+            "Too Many Requests",
+            "Please retry after 1 seconds",
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fake.server)
+        .await;
+    let started = Instant::now();
+    let report = timed(
+        &fake,
+        &fake.refresher(),
+        workbook("Weekly KPIs", None),
+        BUDGET,
+    )
+    .await;
+    assert_eq!(report.result, RefreshResult::Queued, "{report:?}");
+    assert!(started.elapsed() >= Duration::from_millis(950));
+}
+
+// ---------------------------------------------------------------------------
+// Faults below HTTP: a raw TCP server that speaks just enough HTTP/1.1.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Route {
+    ServerInfo,
+    SignIn,
+    SignOut,
+    Lookup,
+    Refresh,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Read the request, then close the socket with RST (SO_LINGER 0).
+    Reset,
+    /// Accept and close without reading or answering.
+    Drop,
+    /// Status line, headers announcing 400 bytes, 40 of them, then close.
+    HalfAnswer,
+    /// Headers at once, then one body byte every 200 ms.
+    SlowLoris,
+}
+
+#[derive(Clone, Default)]
+struct RawTableau {
+    faults: Arc<Mutex<HashMap<Route, Fault>>>,
+    hits: Arc<Mutex<HashMap<Route, usize>>>,
+}
+
+impl RawTableau {
+    async fn start() -> (RawTableau, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let raw = RawTableau::default();
+        let server = raw.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(server.clone().serve(socket));
+            }
+        });
+        (raw, url)
+    }
+
+    fn fail(&self, route: Route, fault: Fault) {
+        self.faults.lock().unwrap().insert(route, fault);
+    }
+
+    fn heal(&self) {
+        self.faults.lock().unwrap().clear();
+    }
+
+    fn hits(&self, route: Route) -> usize {
+        self.hits.lock().unwrap().get(&route).copied().unwrap_or(0)
+    }
+
+    async fn serve(self, mut socket: TcpStream) {
+        let mut head = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let end = loop {
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+            }
+            if let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+        };
+        let text = String::from_utf8_lossy(&head[..end]).to_string();
+        let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        let length: usize = text
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let mut body_read = head.len() - end;
+        while body_read < length {
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => body_read += n,
+            }
+        }
+        let route = if path.ends_with("/serverinfo") {
+            Route::ServerInfo
+        } else if path.ends_with("/auth/signin") {
+            Route::SignIn
+        } else if path.ends_with("/auth/signout") {
+            Route::SignOut
+        } else if path.contains("/refresh") {
+            Route::Refresh
+        } else {
+            Route::Lookup
+        };
+        *self.hits.lock().unwrap().entry(route).or_default() += 1;
+        let (status, body) = match route {
+            Route::ServerInfo => (200, r#"{"serverInfo":{"restApiVersion":"3.22"}}"#.to_owned()),
+            Route::SignIn => (
+                200,
+                r#"{"credentials":{"site":{"id":"site-raw"},"user":{"id":"u"},"token":"raw-session-token"}}"#
+                    .to_owned(),
+            ),
+            Route::SignOut => (204, String::new()),
+            Route::Lookup => (
+                200,
+                r#"{"pagination":{"pageNumber":"1","pageSize":"100","totalAvailable":"1"},
+                   "workbooks":{"workbook":[{"id":"wb-raw","name":"Sales","project":{"id":"p","name":"Finance"}}]}}"#
+                    .to_owned(),
+            ),
+            Route::Refresh => (202, r#"{"job":{"id":"job-raw"}}"#.to_owned()),
+        };
+        let fault = self.faults.lock().unwrap().get(&route).copied();
+        let headers = |length: usize| {
+            format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
+            )
+        };
+        match fault {
+            None => {
+                let _ = socket.write_all(headers(body.len()).as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            }
+            Some(Fault::Reset) => {
+                // Linger 0 makes the close an RST and never blocks (the
+                // deprecation is about a non-zero linger blocking on drop).
+                #[allow(deprecated)]
+                let _ = socket.set_linger(Some(Duration::ZERO));
+                drop(socket);
+            }
+            Some(Fault::Drop) => drop(socket),
+            Some(Fault::HalfAnswer) => {
+                let _ = socket.write_all(headers(400).as_bytes()).await;
+                let _ = socket.write_all(&body.as_bytes()[..40]).await;
+                let _ = socket.flush().await;
+                drop(socket);
+            }
+            Some(Fault::SlowLoris) => {
+                if socket.write_all(headers(1000).as_bytes()).await.is_err() {
+                    return;
+                }
+                for _ in 0..1000 {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if socket.write_all(b" ").await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn raw_access(url: &str) -> TableauAccess {
+    TableauAccess {
+        server: url.to_owned(),
+        site: SITE.into(),
+        credentials: TableauCredentials::PersonalAccessToken {
+            name: PAT_NAME.into(),
+            secret: PAT_SECRET.to_owned().into(),
+        },
+    }
+}
+
+async fn raw_run(refresher: &TableauRefresher, url: &str, budget: Duration) -> TargetReport {
+    let target = workbook("Sales", None);
+    let started = Instant::now();
+    let mut reports = refresher
+        .refresh(&raw_access(url), &[&target], started + budget)
+        .await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < budget + SLACK, "took {elapsed:?}");
+    eprintln!(
+        "{:?} / {:?} after {elapsed:?}",
+        reports[0].result, reports[0].error
+    );
+    reports.remove(0)
+}
+
+/// The fault on `route`, then the same refresher once the server heals.
+async fn raw_fault(route: Route, fault: Fault, budget: Duration) -> (TargetReport, RawTableau) {
+    let (raw, url) = RawTableau::start().await;
+    let refresher = TableauRefresher::new(None).unwrap();
+    raw.fail(route, fault);
+    let report = raw_run(&refresher, &url, budget).await;
+    assert_eq!(report.result, RefreshResult::Failed, "{report:?}");
+    let hits_during_fault = raw.hits(route);
+    raw.heal();
+    let next = raw_run(&refresher, &url, BUDGET).await;
+    assert_eq!(
+        next.result,
+        RefreshResult::Queued,
+        "next invocation: {next:?}"
+    );
+    assert_eq!(next.job_id.as_deref(), Some("job-raw"));
+    let hits = raw.hits.lock().unwrap().clone();
+    eprintln!("{route:?} {fault:?}: {hits_during_fault} hits during the fault; all: {hits:?}");
+    (report, raw)
+}
+
+fn assert_unreachable(report: &TargetReport, what: &str) {
+    let error = report.error.as_deref().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "workbook \"Sales\": {what} failed: cannot reach Tableau at http://127.0.0.1:"
+        )),
+        "{error}"
+    );
+    assert!(!error.contains("raw-session-token"), "{error}");
+}
+
+#[tokio::test]
+async fn connection_reset_on_the_lookup() {
+    let (report, raw) = raw_fault(Route::Lookup, Fault::Reset, BUDGET).await;
+    assert_unreachable(&report, "lookup");
+    // Retried a bounded number of times (4 attempts), then the next invocation.
+    assert_eq!(raw.hits(Route::Lookup), 4 + 1);
+    assert_eq!(raw.hits(Route::Refresh), 1);
+}
+
+#[tokio::test]
+async fn connection_dropped_unanswered_on_the_refresh() {
+    let (report, _) = raw_fault(Route::Refresh, Fault::Drop, BUDGET).await;
+    let error = report.error.as_deref().unwrap();
+    assert!(
+        error.starts_with(
+            "workbook \"Sales\": refresh failed: cannot reach Tableau at http://127.0.0.1:"
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        report.id.as_deref(),
+        Some("wb-raw"),
+        "found before the refresh failed"
+    );
+}
+
+#[tokio::test]
+async fn answer_cut_mid_body_on_the_refresh() {
+    let (report, _) = raw_fault(Route::Refresh, Fault::HalfAnswer, BUDGET).await;
+    assert_unreachable(&report, "refresh");
+}
+
+#[tokio::test]
+async fn answer_cut_mid_body_on_sign_in() {
+    let (raw, url) = RawTableau::start().await;
+    let refresher = TableauRefresher::new(None).unwrap();
+    raw.fail(Route::SignIn, Fault::HalfAnswer);
+    let report = raw_run(&refresher, &url, BUDGET).await;
+    let error = report.error.as_deref().unwrap();
+    assert!(
+        error.starts_with("Tableau sign-in failed: cannot reach Tableau at http://127.0.0.1:"),
+        "{error}"
+    );
+    assert_eq!(raw.hits(Route::Lookup), 0);
+    raw.heal();
+    assert_eq!(
+        raw_run(&refresher, &url, BUDGET).await.result,
+        RefreshResult::Queued
+    );
+}
+
+#[tokio::test]
+async fn slow_loris_refresh_answer_fails_at_the_deadline_and_still_signs_out() {
+    let budget = Duration::from_millis(1500);
+    let (report, raw) = raw_fault(Route::Refresh, Fault::SlowLoris, budget).await;
+    assert_eq!(
+        report.error.as_deref(),
+        Some("workbook \"Sales\": Tableau did not answer in time")
+    );
+    assert_eq!(raw.hits(Route::SignOut), 2, "both invocations signed out");
+}
+
+#[tokio::test]
+async fn slow_loris_lookup_answer_fails_at_the_deadline() {
+    let budget = Duration::from_millis(1500);
+    let (report, _) = raw_fault(Route::Lookup, Fault::SlowLoris, budget).await;
+    assert_eq!(
+        report.error.as_deref(),
+        Some("workbook \"Sales\": lookup failed: Tableau did not answer in time")
+    );
+}
+
+#[tokio::test]
+async fn slow_loris_sign_in_answer_fails_every_target_at_the_deadline() {
+    let budget = Duration::from_millis(1500);
+    let (report, _) = raw_fault(Route::SignIn, Fault::SlowLoris, budget).await;
+    assert_eq!(
+        report.error.as_deref(),
+        Some("Tableau did not answer in time (signing in)")
+    );
+}
+
+#[tokio::test]
+async fn sign_out_reset_does_not_change_the_report() {
+    let (raw, url) = RawTableau::start().await;
+    let refresher = TableauRefresher::new(None).unwrap();
+    raw.fail(Route::SignOut, Fault::Reset);
+    let report = raw_run(&refresher, &url, BUDGET).await;
+    assert_eq!(report.result, RefreshResult::Queued, "{report:?}");
+    assert_eq!(report.error, None);
+    raw.heal();
+    assert_eq!(
+        raw_run(&refresher, &url, BUDGET).await.result,
+        RefreshResult::Queued
+    );
+}
+
+#[tokio::test]
+async fn slow_loris_sign_out_does_not_hold_the_answer_past_its_grace() {
+    let (raw, url) = RawTableau::start().await;
+    let refresher = TableauRefresher::new(None).unwrap();
+    raw.fail(Route::SignOut, Fault::SlowLoris);
+    let budget = Duration::from_millis(1500);
+    let started = Instant::now();
+    let report = raw_run(&refresher, &url, budget).await;
+    assert_eq!(report.result, RefreshResult::Queued, "{report:?}");
+    // Sign-out gets at most 2 s (SIGN_OUT_MAX) when the work ended early.
+    assert!(
+        started.elapsed() < Duration::from_millis(2600),
+        "{:?}",
+        started.elapsed()
+    );
+}
