@@ -21,6 +21,8 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
+echo "==> cfn-lint template.yaml"
+cfn-lint template.yaml
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy --all-targets -- -D warnings"
