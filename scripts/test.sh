@@ -27,3 +27,6 @@ echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --all-targets --locked
+echo "==> benchmark builds (py_compile, imports; scripts/bench.sh runs it)"
+python3 -m py_compile bench/*.py scripts/make-event.py
+python3 bench/run.py --help >/dev/null
