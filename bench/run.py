@@ -335,7 +335,11 @@ def report(m, sizes, init_runs, configs, scaling, profiles, quick):
 
     row("init: spawn → first `next`, median of spawns (ms)",
         lambda c: f"{ms(statistics.median(init_runs[c['key']]))} (n={len(init_runs[c['key']])})" if init_runs.get(c["key"]) else ms(c["init"]))
+    row("init: min / max of spawns (ms)",
+        lambda c: f"{ms(min(init_runs[c['key']]))} / {ms(max(init_runs[c['key']]))}" if init_runs.get(c["key"]) else "")
     row("first invocation (ms)", lambda c: ms(c["first"]))
+    row("first invocation: Secrets Manager calls, Tableau requests, new connections",
+        lambda c: f"{c['first_secrets_req']}, {c['first_tableau']['requests']}, {c['first_tableau']['connections']}")
     row("warm median (ms)", lambda c: ms(statistics.median(c["warm"])))
     row("warm p99 (ms)", lambda c: ms(pct(c["warm"], 99)))
     row("warm invocations", lambda c: str(c["n_warm"]))
@@ -443,7 +447,7 @@ def main():
             r = run(key, runtime, services, workdir, env, n_warm)
             r["key"], r["title"] = key, title
             configs.append(r)
-            if key in ("rust-refresh", "python-refresh"):
+            if runtime != "echo":
                 inits = [r["init"]]
                 for i in range(spawns - 1):
                     inits.append(run(f"{key}-spawn{i}", runtime, services, workdir, env, 0)["init"])
