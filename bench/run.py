@@ -294,6 +294,7 @@ def machine():
     return {"nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
             "python": platform.python_version(),
             "rustc": subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip(),
+            "load": open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else [],
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
@@ -319,7 +320,7 @@ def fmt_answers(r):
 def report(m, sizes, init_runs, configs, scaling, profiles, quick):
     L = []
     L.append(f"Machine: {m['nproc']} cores, {m['cpu']}, Linux {m['kernel']}; {m['rustc']}; "
-             f"Python {m['python']}; {m['date']}" + ("; **quick mode**" if quick else ""))
+             f"Python {m['python']}; load average at start {' '.join(m['load'])}; {m['date']}" + ("; **quick mode**" if quick else ""))
     L.append("")
     L.append("| binary | size |")
     L.append("| --- | --- |")
