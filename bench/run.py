@@ -351,12 +351,18 @@ def report(m, sizes, init_runs, configs, scaling, profiles, quick):
     row("Tableau sessions left signed in", lambda c: str(c["tableau_total"]["open_sessions"]))
     row("answers", fmt_answers)
     L.append("")
-    rust = next((c for c in cols if c["key"] == "rust-refresh"), None)
-    py = next((c for c in cols if c["key"] == "python-refresh"), None)
-    if rust and py:
-        ri = statistics.median(init_runs.get("rust-refresh") or [rust["init"]])
-        pi = statistics.median(init_runs.get("python-refresh") or [py["init"]])
-        L.append(f"Python reference / Rust: init ×{pi / ri:.1f}, warm median "
+    for mode in ("dry", "refresh"):
+        rust = next((c for c in cols if c["key"] == "rust-" + mode), None)
+        py = next((c for c in cols if c["key"] == "python-" + mode), None)
+        if not (rust and py):
+            continue
+        if is_stub(rust):
+            L.append(f"Python reference / Rust, {mode}: not comparable, the Rust build's Tableau client is the stub.")
+            L.append("")
+            continue
+        ri = statistics.median(init_runs.get(rust["key"]) or [rust["init"]])
+        pi = statistics.median(init_runs.get(py["key"]) or [py["init"]])
+        L.append(f"Python reference / Rust, {mode}: init ×{pi / ri:.1f}, warm median "
                  f"×{statistics.median(py['warm']) / statistics.median(rust['warm']):.1f}, "
                  f"first invocation ×{py['first'] / rust['first']:.1f}, "
                  f"peak RSS ×{py['rss_kb'] / rust['rss_kb']:.1f}.")

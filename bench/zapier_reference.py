@@ -43,7 +43,7 @@ def handler(event, context):
     if not targets:
         return answer(200, {"status": "ignored", "reason": "no target"})
     if os.environ.get("DRY_RUN", "").lower() == "true":
-        return answer(200, {"status": "dry_run", "targets": targets})
+        return answer(200, {"status": "dry_run", "targets": [dict(t, result="dry_run") for t in targets]})
 
     base = secret["TABLEAU_SITE_URL"].rstrip("/")
     version = os.environ.get("TABLEAU_API_VERSION") or requests.get(
