@@ -22,12 +22,24 @@ def main():
     p.add_argument("--print-signature", action="store_true")
     a = p.parse_args()
     raw = open(a.body, "rb").read()
-    signature = a.signature or hmac.new(a.key.encode(), raw, hashlib.sha256).hexdigest()
+    signature = a.signature or sign(raw, a.key)
     if a.print_signature:
         print(signature)
         return
+    request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, a.body + str(a.base64) + signature))
+    json.dump(function_url_event(raw, signature, a.base64, request_id), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+def sign(raw, key=DEMO_KEY):
+    """The Authorization header dbt Cloud sends: hex HMAC-SHA256 of the raw body."""
+    return hmac.new(key.encode(), raw, hashlib.sha256).hexdigest()
+
+def function_url_event(raw, signature, base64_body=False, request_id=None):
+    """A Function URL event (payload 2.0) carrying `raw` with `signature`.
+    Also imported by bench/run.py."""
+    request_id = request_id or str(uuid.uuid4())
     host = "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws"
-    event = {
+    return {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": "/",
@@ -59,17 +71,15 @@ def main():
                 "sourceIp": "52.45.144.63",
                 "userAgent": "python-requests/2.32.3",
             },
-            "requestId": str(uuid.uuid5(uuid.NAMESPACE_URL, a.body + str(a.base64) + signature)),
+            "requestId": request_id,
             "routeKey": "$default",
             "stage": "$default",
             "time": "28/Nov/2026:07:29:36 +0000",
             "timeEpoch": 1795850976000,
         },
-        "body": base64.b64encode(raw).decode() if a.base64 else raw.decode("utf-8"),
-        "isBase64Encoded": a.base64,
+        "body": base64.b64encode(raw).decode() if base64_body else raw.decode("utf-8"),
+        "isBase64Encoded": base64_body,
     }
-    json.dump(event, sys.stdout, indent=2)
-    sys.stdout.write("\n")
 
 if __name__ == "__main__":
     main()

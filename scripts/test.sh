@@ -36,3 +36,6 @@ fi
 cargo deny check bans licenses sources
 echo "==> cargo test"
 cargo test --all-targets --locked
+echo "==> benchmark builds (py_compile, imports; scripts/bench.sh runs it)"
+python3 -m py_compile bench/*.py scripts/make-event.py
+python3 bench/run.py --help >/dev/null

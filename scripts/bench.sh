@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The performance benchmark (issue 6), one command:
+#   ./scripts/bench.sh            full run: Rust and the Python reference, a few hundred
+#                                 warm invocations each; writes bench/results.md
+#   ./scripts/bench.sh --quick    few invocations, no Python reference (cheap)
+# Any other option goes to bench/run.py (see `bench/run.py --help`).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/python-tools.sh
+
+requirements="$root/bench/requirements.txt"
+stamp="$root/.venv/.bench-requirements.sha"
+want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing the benchmark's Python packages into .venv" >&2
+    pip install --quiet --disable-pip-version-check -r "$requirements"
+    echo "$want" > "$stamp"
+fi
+exec python3 bench/run.py "$@"
