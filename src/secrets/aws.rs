@@ -348,6 +348,17 @@ pub fn parse(
             key,
             why: "must be a JSON string",
         },
+        SecretsError::NoTableauCredentials {
+            origin,
+            pat_missing,
+            app_missing,
+        } if pat_missing.contains(&bad) || app_missing.contains(&bad) => {
+            SecretsError::InvalidValue {
+                origin,
+                key: bad,
+                why: "must be a JSON string",
+            }
+        }
         other => other,
     };
     match secrets {
@@ -385,7 +396,9 @@ mod tests {
         let access = secrets.tableau.unwrap();
         assert_eq!(access.server, "https://t.example.com");
         assert_eq!(access.site, "");
-        let TableauCredentials::PersonalAccessToken { name, secret } = access.credentials;
+        let TableauCredentials::PersonalAccessToken { name, secret } = access.credentials else {
+            panic!("expected a PAT")
+        };
         assert_eq!(name, "dbt");
         assert_eq!(secret.expose_secret(), "pat-value");
     }

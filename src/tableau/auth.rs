@@ -6,8 +6,9 @@
 //! 401 wait for that one sign-in instead of each starting their own (which would
 //! end each other's sessions in turn).
 
-use super::client::{Call, Client};
+use super::client::{Call, Client, MIN_JWT_VERSION, parse_version};
 use super::error::TableauError;
+use super::jwt::ConnectedApp;
 use crate::secrets::{TableauAccess, TableauCredentials};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -48,6 +49,11 @@ impl<'a> Session<'a> {
         version: &str,
         deadline: Instant,
     ) -> Result<Session<'a>, TableauError> {
+        if matches!(access.credentials, TableauCredentials::ConnectedApp { .. })
+            && parse_version(version).is_none_or(|v| v < MIN_JWT_VERSION)
+        {
+            return Err(TableauError::JwtUnsupportedVersion(version.to_owned()));
+        }
         let base = format!("{}/api/{version}", access.server.trim_end_matches('/'));
         let credentials = sign_in(client, &base, access, deadline).await?;
         Ok(Session {
@@ -176,6 +182,27 @@ async fn sign_in(
                 "site": {"contentUrl": access.site},
             }
         }),
+        // A fresh token for every sign-in, first or again: Tableau refuses a
+        // `jti` it has seen.
+        TableauCredentials::ConnectedApp {
+            client_id,
+            secret_id,
+            secret_value,
+            username,
+        } => {
+            let jwt = client.minter.mint(&ConnectedApp {
+                client_id,
+                secret_id,
+                secret_value,
+                username,
+            });
+            json!({
+                "credentials": {
+                    "jwt": jwt.expose_secret(),
+                    "site": {"contentUrl": access.site},
+                }
+            })
+        }
     };
     let call = Call {
         method: Method::POST,

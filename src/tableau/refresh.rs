@@ -9,7 +9,7 @@ use super::error::TableauError;
 use super::items::{self, FindError, Refreshed};
 use crate::BoxFuture;
 use crate::answer::{RefreshResult, TargetReport};
-use crate::secrets::TableauAccess;
+use crate::secrets::{TableauAccess, TableauCredentials};
 use crate::targets::Target;
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
@@ -38,6 +38,13 @@ impl TableauRefresher {
         Ok(TableauRefresher {
             client: Client::new(http, api_version)?,
         })
+    }
+
+    /// Mints connected-app JWTs with `minter` instead of the default one (tests:
+    /// a fixed clock, a shorter lifetime, other scopes).
+    pub fn with_jwt_minter(mut self, minter: super::jwt::Minter) -> TableauRefresher {
+        self.client.minter = minter;
+        self
     }
 
     /// Items asked for per page of a lookup (Tableau allows up to 1000).
@@ -74,8 +81,8 @@ impl TableauRefresher {
         .await
         {
             Ok(Ok(session)) => session,
-            Ok(Err(e)) => return fail_all(sign_in_message(&e)),
-            Err(_) => return fail_all(sign_in_message(&TableauError::Deadline)),
+            Ok(Err(e)) => return fail_all(sign_in_message(access, &e)),
+            Err(_) => return fail_all(sign_in_message(access, &TableauError::Deadline)),
         };
         let page_size = self.client.page_size;
         let reports = futures_util::future::join_all(targets.iter().map(|target| {
@@ -170,14 +177,26 @@ fn version_message(server: &str, e: &TableauError) -> String {
     }
 }
 
-fn sign_in_message(e: &TableauError) -> String {
-    match e {
-        TableauError::Deadline => "Tableau did not answer in time (signing in)".to_owned(),
-        TableauError::Api { status: 401, .. } => format!(
+fn sign_in_message(access: &TableauAccess, e: &TableauError) -> String {
+    match (e, &access.credentials) {
+        (TableauError::Deadline, _) => "Tableau did not answer in time (signing in)".to_owned(),
+        (
+            TableauError::Api { status: 401, .. },
+            TableauCredentials::ConnectedApp { client_id, .. },
+        ) => format!(
+            "Tableau sign-in with the connected app {client_id} failed: {e}; check that the connected app \
+             is enabled and allows this site (and project), that TABLEAU_CONNECTED_APP_CLIENT_ID, \
+             TABLEAU_CONNECTED_APP_SECRET_ID and TABLEAU_CONNECTED_APP_SECRET_VALUE match one of its \
+             secrets, that TABLEAU_USERNAME is a user of the site, that the function's clock is right \
+             (the token expires {} minutes after it is made), and TABLEAU_SITE_NAME \
+             (the site's content URL, \"\" for Default)",
+            super::jwt::DEFAULT_LIFETIME.as_secs() / 60
+        ),
+        (TableauError::Api { status: 401, .. }, _) => format!(
             "Tableau sign-in failed: {e}; check TABLEAU_API_TOKEN_NAME/TABLEAU_API_TOKEN_SECRET \
              (a PAT expires after 15 days unused) and TABLEAU_SITE_NAME (the site's content URL, \"\" for Default)"
         ),
-        TableauError::Unreachable { .. } => {
+        (TableauError::Unreachable { .. }, _) => {
             format!("Tableau sign-in failed: {e}; check TABLEAU_SITE_URL")
         }
         _ => format!("Tableau sign-in failed: {e}"),
