@@ -32,6 +32,9 @@ struct State {
     /// someone already renewed it.
     generation: u64,
     renewals_left: u32,
+    /// Connected-app sessions replaced by a renewal: unlike a PAT's, a JWT
+    /// sign-in ends no earlier session, so these are signed out at the end too.
+    superseded: Vec<SecretString>,
 }
 
 pub struct Session<'a> {
@@ -64,6 +67,7 @@ impl<'a> Session<'a> {
                 credentials,
                 generation: 0,
                 renewals_left: RENEWALS,
+                superseded: Vec::new(),
             }),
         })
     }
@@ -133,7 +137,14 @@ impl<'a> Session<'a> {
                 return Err(expired);
             }
             state.renewals_left -= 1;
-            state.credentials = sign_in(self.client, &self.base, self.access, deadline).await?;
+            let fresh = sign_in(self.client, &self.base, self.access, deadline).await?;
+            let old = std::mem::replace(&mut state.credentials, fresh);
+            if matches!(
+                self.access.credentials,
+                TableauCredentials::ConnectedApp { .. }
+            ) {
+                state.superseded.push(old.token);
+            }
             state.generation += 1;
         }
         Ok((
@@ -144,11 +155,30 @@ impl<'a> Session<'a> {
 
     /// Ends the session. Best effort: the caller logs a failure and moves on.
     pub async fn sign_out(&self, deadline: Instant) -> Result<(), TableauError> {
-        let token = self.state.lock().await.credentials.token.clone();
+        let (token, superseded) = {
+            let mut state = self.state.lock().await;
+            (
+                state.credentials.token.clone(),
+                std::mem::take(&mut state.superseded),
+            )
+        };
+        for old in &superseded {
+            if let Err(e) = self.sign_out_token(old, deadline).await {
+                tracing::warn!(error = %e, "signing out a replaced Tableau session failed");
+            }
+        }
+        self.sign_out_token(&token, deadline).await
+    }
+
+    async fn sign_out_token(
+        &self,
+        token: &SecretString,
+        deadline: Instant,
+    ) -> Result<(), TableauError> {
         let call = Call {
             method: Method::POST,
             url: format!("{}/auth/signout", self.base),
-            token: Some(&token),
+            token: Some(token),
             body: None,
         };
         self.client.send(&call, deadline).await.map(drop)
