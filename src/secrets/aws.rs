@@ -467,6 +467,32 @@ mod tests {
     }
 
     #[test]
+    fn connected_app_keys_parse_and_a_non_string_one_is_named() {
+        let text = r#"{"DBT_WEBHOOK_KEY":"k","TABLEAU_SITE_URL":"https://t","TABLEAU_SITE_NAME":"",
+            "TABLEAU_CONNECTED_APP_CLIENT_ID":"cid","TABLEAU_CONNECTED_APP_SECRET_ID":"sid",
+            "TABLEAU_CONNECTED_APP_SECRET_VALUE":"app-value","TABLEAU_USERNAME":"bot"}"#;
+        let access = parse(&origin(), text, &nothing).unwrap().tableau.unwrap();
+        let TableauCredentials::ConnectedApp { secret_value, .. } = &access.credentials else {
+            panic!("expected a connected app")
+        };
+        assert_eq!(secret_value.expose_secret(), "app-value");
+
+        let text = text.replace(r#""bot""#, "42");
+        let err = parse(&origin(), &text, &nothing)
+            .unwrap()
+            .tableau
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SecretsError::InvalidValue {
+                origin: origin(),
+                key: crate::secrets::TABLEAU_USERNAME,
+                why: "must be a JSON string"
+            }
+        );
+    }
+
+    #[test]
     fn ttl_setting() {
         assert_eq!(ttl_from(None).unwrap(), DEFAULT_TTL);
         assert_eq!(ttl_from(Some(" ")).unwrap(), DEFAULT_TTL);
