@@ -194,7 +194,7 @@ async fn a_missing_scope_fails_the_call_it_is_needed_for() {
 async fn a_second_sign_in_mints_a_new_token() {
     let fake = fake().await;
     // The fake ends every session on the first lookup; the re-sign-in must not
-    // reuse the first token's jti (the fake, like Tableau, refuses a seen jti).
+    // reuse the first token's jti (the fake refuses a seen jti, as Tableau is expected to).
     fake.state.lock().unwrap().end_session_on_next_queries = 1;
     let reports = fake
         .run_as(

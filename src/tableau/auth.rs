@@ -213,7 +213,7 @@ async fn sign_in(
             }
         }),
         // A fresh token for every sign-in, first or again: Tableau refuses a
-        // `jti` it has seen.
+        // `jti` it has seen (unverified: a fresh one is safe either way).
         TableauCredentials::ConnectedApp {
             client_id,
             secret_id,

@@ -6,7 +6,7 @@
 //! C build) or `rust_crypto` (hmac 0.12 and sha2 0.10, second copies next to ours,
 //! plus rsa, p256, p384 and ed25519-dalek), to produce one fixed-shape token that
 //! takes thirty lines here. A fresh token is minted for every sign-in (first or
-//! again after a 401): Tableau refuses a `jti` it has seen, and an `exp` more than
+//! again after a 401): `jti` must be unique per token (a replay is refused; unverified against a real Tableau), and an `exp` more than
 //! ten minutes ahead.
 
 use base64::Engine;

@@ -66,7 +66,7 @@ pub struct State {
     /// The most JWT sessions alive at once.
     pub max_jwt_sessions: usize,
     pub jwt_sign_ins: u32,
-    /// Every `jti` accepted; Tableau refuses a token whose `jti` it has seen.
+    /// Every `jti` accepted; like Tableau (expected, unverified), a seen `jti` is refused.
     pub seen_jtis: HashSet<String>,
     /// Why each refused JWT sign-in was refused (the fake's own words).
     pub jwt_rejections: Vec<String>,
