@@ -77,7 +77,9 @@ async fn happy_path_reads_all_five_keys() {
     let access = secrets.tableau.as_ref().unwrap();
     assert_eq!(access.server, "https://tableau.example.com");
     assert_eq!(access.site, "finance");
-    let TableauCredentials::PersonalAccessToken { name: pat, secret } = &access.credentials;
+    let TableauCredentials::PersonalAccessToken { name: pat, secret } = &access.credentials else {
+        panic!("expected a PAT")
+    };
     assert_eq!(pat, "dbt-refresh");
     assert_eq!(secret.expose_secret(), "pat-secret-value");
     assert_eq!(calls.operations(), 1);

@@ -348,6 +348,17 @@ pub fn parse(
             key,
             why: "must be a JSON string",
         },
+        SecretsError::NoTableauCredentials {
+            origin,
+            pat_missing,
+            app_missing,
+        } if pat_missing.contains(&bad) || app_missing.contains(&bad) => {
+            SecretsError::InvalidValue {
+                origin,
+                key: bad,
+                why: "must be a JSON string",
+            }
+        }
         other => other,
     };
     match secrets {
@@ -385,7 +396,9 @@ mod tests {
         let access = secrets.tableau.unwrap();
         assert_eq!(access.server, "https://t.example.com");
         assert_eq!(access.site, "");
-        let TableauCredentials::PersonalAccessToken { name, secret } = access.credentials;
+        let TableauCredentials::PersonalAccessToken { name, secret } = access.credentials else {
+            panic!("expected a PAT")
+        };
         assert_eq!(name, "dbt");
         assert_eq!(secret.expose_secret(), "pat-value");
     }
@@ -450,6 +463,32 @@ mod tests {
                 }
             ),
             "{err:?}"
+        );
+    }
+
+    #[test]
+    fn connected_app_keys_parse_and_a_non_string_one_is_named() {
+        let text = r#"{"DBT_WEBHOOK_KEY":"k","TABLEAU_SITE_URL":"https://t","TABLEAU_SITE_NAME":"",
+            "TABLEAU_CONNECTED_APP_CLIENT_ID":"cid","TABLEAU_CONNECTED_APP_SECRET_ID":"sid",
+            "TABLEAU_CONNECTED_APP_SECRET_VALUE":"app-value","TABLEAU_USERNAME":"bot"}"#;
+        let access = parse(&origin(), text, &nothing).unwrap().tableau.unwrap();
+        let TableauCredentials::ConnectedApp { secret_value, .. } = &access.credentials else {
+            panic!("expected a connected app")
+        };
+        assert_eq!(secret_value.expose_secret(), "app-value");
+
+        let text = text.replace(r#""bot""#, "42");
+        let err = parse(&origin(), &text, &nothing)
+            .unwrap()
+            .tableau
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SecretsError::InvalidValue {
+                origin: origin(),
+                key: crate::secrets::TABLEAU_USERNAME,
+                why: "must be a JSON string"
+            }
         );
     }
 

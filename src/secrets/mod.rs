@@ -19,6 +19,20 @@ pub const TABLEAU_SITE_URL: &str = "TABLEAU_SITE_URL";
 pub const TABLEAU_SITE_NAME: &str = "TABLEAU_SITE_NAME";
 pub const TABLEAU_API_TOKEN_NAME: &str = "TABLEAU_API_TOKEN_NAME";
 pub const TABLEAU_API_TOKEN_SECRET: &str = "TABLEAU_API_TOKEN_SECRET";
+pub const TABLEAU_CONNECTED_APP_CLIENT_ID: &str = "TABLEAU_CONNECTED_APP_CLIENT_ID";
+pub const TABLEAU_CONNECTED_APP_SECRET_ID: &str = "TABLEAU_CONNECTED_APP_SECRET_ID";
+pub const TABLEAU_CONNECTED_APP_SECRET_VALUE: &str = "TABLEAU_CONNECTED_APP_SECRET_VALUE";
+pub const TABLEAU_USERNAME: &str = "TABLEAU_USERNAME";
+
+/// The keys of a personal access token.
+pub const PAT_KEYS: [&str; 2] = [TABLEAU_API_TOKEN_NAME, TABLEAU_API_TOKEN_SECRET];
+/// The keys of a connected app (direct trust).
+pub const CONNECTED_APP_KEYS: [&str; 4] = [
+    TABLEAU_CONNECTED_APP_CLIENT_ID,
+    TABLEAU_CONNECTED_APP_SECRET_ID,
+    TABLEAU_CONNECTED_APP_SECRET_VALUE,
+    TABLEAU_USERNAME,
+];
 
 /// Where a value was looked up, for error messages ("the secret my-secret", "the
 /// environment"). Never holds a value.
@@ -57,6 +71,29 @@ pub enum SecretsError {
         detail: String,
     },
     NotConfigured(String),
+    /// Neither a complete personal access token nor a complete connected app:
+    /// the keys each option lacks.
+    NoTableauCredentials {
+        origin: Origin,
+        pat_missing: Vec<&'static str>,
+        app_missing: Vec<&'static str>,
+    },
+    /// Both a complete personal access token and a complete connected app.
+    BothTableauCredentials {
+        origin: Origin,
+    },
+}
+
+fn list(keys: &[&str]) -> String {
+    match keys {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+fn verb(keys: &[&str]) -> &'static str {
+    if keys.len() == 1 { "is" } else { "are" }
 }
 
 impl fmt::Display for SecretsError {
@@ -72,7 +109,9 @@ impl fmt::Display for SecretsError {
             SecretsError::NotJsonObject { origin } => write!(
                 f,
                 "{origin} is not a JSON object with the keys {DBT_WEBHOOK_KEY}, {TABLEAU_SITE_URL}, \
-                 {TABLEAU_SITE_NAME}, {TABLEAU_API_TOKEN_NAME}, {TABLEAU_API_TOKEN_SECRET}"
+                 {TABLEAU_SITE_NAME}, {TABLEAU_API_TOKEN_NAME}, {TABLEAU_API_TOKEN_SECRET} \
+                 (or, instead of the last two, a connected app's {})",
+                list(&CONNECTED_APP_KEYS)
             ),
             SecretsError::Aws {
                 origin,
@@ -85,16 +124,143 @@ impl fmt::Display for SecretsError {
                 write!(f, "cannot reach Secrets Manager for {origin}: {detail}")
             }
             SecretsError::NotConfigured(why) => f.write_str(why),
+            SecretsError::NoTableauCredentials {
+                origin,
+                pat_missing,
+                app_missing,
+            } => write!(
+                f,
+                "no complete Tableau credentials in {origin} (or the environment): give either a \
+                 connected app ({}: {} {} missing) or a personal access token ({}: {} {} missing)",
+                list(&CONNECTED_APP_KEYS),
+                list(app_missing),
+                verb(app_missing),
+                list(&PAT_KEYS),
+                list(pat_missing),
+                verb(pat_missing),
+            ),
+            SecretsError::BothTableauCredentials { origin } => write!(
+                f,
+                "{origin} (with the environment) holds two sets of Tableau credentials: a connected app \
+                 ({}) and a personal access token ({}); remove one of the two sets \
+                 (the connected app is recommended)",
+                list(&CONNECTED_APP_KEYS),
+                list(&PAT_KEYS),
+            ),
         }
     }
 }
 
 impl std::error::Error for SecretsError {}
 
-/// How the function signs in to Tableau.
+/// How the function signs in to Tableau. `Debug` shows no secret value.
 #[derive(Debug, Clone)]
 pub enum TableauCredentials {
-    PersonalAccessToken { name: String, secret: SecretString },
+    PersonalAccessToken {
+        name: String,
+        secret: SecretString,
+    },
+    /// A connected app (direct trust): each sign-in sends a JWT signed with the
+    /// secret value, on behalf of `username`.
+    ConnectedApp {
+        client_id: String,
+        secret_id: String,
+        secret_value: SecretString,
+        username: String,
+    },
+}
+
+impl TableauCredentials {
+    /// Picks the credentials from a key lookup: the personal access token when its
+    /// keys are all given, the connected app when its keys are all given; both or
+    /// neither is a configuration error that names the keys.
+    fn from_lookup(
+        origin: &Origin,
+        lookup: &impl Fn(&'static str) -> Option<String>,
+    ) -> Result<TableauCredentials, SecretsError> {
+        let pat: Vec<Option<String>> = PAT_KEYS.iter().map(|k| lookup(k)).collect();
+        let app: Vec<Option<String>> = CONNECTED_APP_KEYS.iter().map(|k| lookup(k)).collect();
+        let missing = |keys: &[&'static str], values: &[Option<String>]| -> Vec<&'static str> {
+            keys.iter()
+                .zip(values)
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| *k)
+                .collect()
+        };
+        let pat_missing = missing(&PAT_KEYS, &pat);
+        let app_missing = missing(&CONNECTED_APP_KEYS, &app);
+        match (pat_missing.is_empty(), app_missing.is_empty()) {
+            (true, true) => Err(SecretsError::BothTableauCredentials {
+                origin: origin.clone(),
+            }),
+            (true, false) => {
+                if app_missing.len() < CONNECTED_APP_KEYS.len() {
+                    tracing::warn!(
+                        origin = %origin,
+                        missing = %list(&app_missing),
+                        "incomplete connected-app keys ignored: signing in with the personal access token"
+                    );
+                }
+                let mut pat = pat.into_iter().flatten();
+                let (Some(name), Some(secret)) = (pat.next(), pat.next()) else {
+                    unreachable!("both PAT keys were given")
+                };
+                Ok(TableauCredentials::PersonalAccessToken {
+                    name,
+                    secret: secret.into(),
+                })
+            }
+            (false, true) => {
+                if pat_missing.len() < PAT_KEYS.len() {
+                    tracing::warn!(
+                        origin = %origin,
+                        missing = %list(&pat_missing),
+                        "incomplete personal-access-token keys ignored: signing in with the connected app"
+                    );
+                }
+                for (key, value) in CONNECTED_APP_KEYS.iter().zip(&app) {
+                    if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                        return Err(SecretsError::InvalidValue {
+                            origin: origin.clone(),
+                            key,
+                            why: "is empty",
+                        });
+                    }
+                }
+                let mut app = app.into_iter().flatten().map(|v| v.trim().to_owned());
+                let (Some(client_id), Some(secret_id), Some(secret_value), Some(username)) =
+                    (app.next(), app.next(), app.next(), app.next())
+                else {
+                    unreachable!("all connected-app keys were given")
+                };
+                Ok(TableauCredentials::ConnectedApp {
+                    client_id,
+                    secret_id,
+                    secret_value: secret_value.into(),
+                    username,
+                })
+            }
+            (false, false) => Err(SecretsError::NoTableauCredentials {
+                origin: origin.clone(),
+                pat_missing,
+                app_missing,
+            }),
+        }
+    }
+
+    /// What the credentials are, for messages: never a secret value.
+    pub fn describe(&self) -> String {
+        match self {
+            TableauCredentials::PersonalAccessToken { name, .. } => {
+                format!("the personal access token \"{name}\"")
+            }
+            TableauCredentials::ConnectedApp {
+                client_id,
+                username,
+                ..
+            } => format!("the connected app {client_id} (as user \"{username}\")"),
+        }
+    }
 }
 
 /// Everything needed to talk to one Tableau site.
@@ -149,10 +315,7 @@ impl Secrets {
             Ok(TableauAccess {
                 server,
                 site: require(TABLEAU_SITE_NAME)?.trim().to_owned(),
-                credentials: TableauCredentials::PersonalAccessToken {
-                    name: require(TABLEAU_API_TOKEN_NAME)?,
-                    secret: require(TABLEAU_API_TOKEN_SECRET)?.into(),
-                },
+                credentials: TableauCredentials::from_lookup(origin, &lookup)?,
             })
         })();
         Ok(Secrets {
@@ -268,5 +431,126 @@ mod tests {
         pairs[1].1 = "tableau.example.com";
         let err = build(&pairs).unwrap().tableau.unwrap_err();
         assert!(err.to_string().contains("https://"), "{err}");
+    }
+
+    const APP: [(&str, &str); 4] = [
+        (TABLEAU_CONNECTED_APP_CLIENT_ID, "client-id-1"),
+        (TABLEAU_CONNECTED_APP_SECRET_ID, "secret-id-1"),
+        (TABLEAU_CONNECTED_APP_SECRET_VALUE, "app-secret-value"),
+        (TABLEAU_USERNAME, "bot@example.com"),
+    ];
+
+    fn with_app(
+        pat: &[(&'static str, &'static str)],
+        app: &[(&'static str, &'static str)],
+    ) -> Vec<(&'static str, &'static str)> {
+        let mut pairs = ALL[..3].to_vec();
+        pairs.extend_from_slice(pat);
+        pairs.extend_from_slice(app);
+        pairs
+    }
+
+    #[test]
+    fn connected_app_keys_give_a_connected_app() {
+        let secrets = build(&with_app(&[], &APP)).unwrap();
+        let access = secrets.tableau.unwrap();
+        let TableauCredentials::ConnectedApp {
+            client_id,
+            secret_id,
+            secret_value,
+            username,
+        } = &access.credentials
+        else {
+            panic!("{access:?}")
+        };
+        assert_eq!(
+            (client_id.as_str(), secret_id.as_str(), username.as_str()),
+            ("client-id-1", "secret-id-1", "bot@example.com")
+        );
+        assert_eq!(secret_value.expose_secret(), "app-secret-value");
+        let printed = format!("{access:?} {}", access.credentials.describe());
+        assert!(!printed.contains("app-secret-value"), "{printed}");
+        assert!(printed.contains("client-id-1"), "{printed}");
+    }
+
+    #[test]
+    fn both_sets_are_a_configuration_error() {
+        let err = build(&with_app(&ALL[3..], &APP))
+            .unwrap()
+            .tableau
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SecretsError::BothTableauCredentials {
+                origin: Origin("the test".into())
+            }
+        );
+        let text = err.to_string();
+        for key in PAT_KEYS.iter().chain(&CONNECTED_APP_KEYS) {
+            assert!(text.contains(key), "{text}");
+        }
+        assert!(text.contains("remove one"), "{text}");
+    }
+
+    #[test]
+    fn neither_set_names_both_options() {
+        let err = build(&ALL[..3]).unwrap().tableau.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("connected app") && text.contains("personal access token"),
+            "{text}"
+        );
+        assert!(
+            text.contains("TABLEAU_API_TOKEN_NAME and TABLEAU_API_TOKEN_SECRET are missing"),
+            "{text}"
+        );
+        assert!(text.contains("TABLEAU_USERNAME are missing"), "{text}");
+    }
+
+    #[test]
+    fn a_partial_set_names_its_missing_keys() {
+        let err = build(&with_app(&[], &APP[..3]))
+            .unwrap()
+            .tableau
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SecretsError::NoTableauCredentials {
+                origin: Origin("the test".into()),
+                pat_missing: PAT_KEYS.to_vec(),
+                app_missing: vec![TABLEAU_USERNAME],
+            }
+        );
+        assert!(
+            err.to_string().contains("TABLEAU_USERNAME is missing"),
+            "{err}"
+        );
+
+        let err = build(&with_app(&ALL[3..4], &[]))
+            .unwrap()
+            .tableau
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("TABLEAU_API_TOKEN_SECRET is missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_complete_set_wins_over_a_partial_other_set() {
+        let secrets = build(&with_app(&ALL[3..], &APP[3..])).unwrap();
+        assert!(matches!(
+            secrets.tableau.unwrap().credentials,
+            TableauCredentials::PersonalAccessToken { .. }
+        ));
+    }
+
+    #[test]
+    fn an_empty_connected_app_value_is_named() {
+        let mut app = APP;
+        app[3].1 = " ";
+        let err = build(&with_app(&[], &app)).unwrap().tableau.unwrap_err();
+        assert_eq!(err.to_string(), "TABLEAU_USERNAME in the test is empty");
     }
 }

@@ -8,8 +8,9 @@
 //! Concurrent targets that met the same 401 wait for that one sign-in instead of
 //! each starting their own (which would end each other's sessions in turn).
 
-use super::client::{Call, Client};
+use super::client::{Call, Client, MIN_JWT_VERSION, parse_version};
 use super::error::TableauError;
+use super::jwt::ConnectedApp;
 use crate::secrets::{TableauAccess, TableauCredentials};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -23,6 +24,9 @@ use tokio::time::Instant;
 /// invocations with the same PAT end each other's sessions in turn; the backoff
 /// before each renewal lets one of them finish, so a few renewals are enough.
 const RENEWALS: u32 = 5;
+/// A connected app's sessions don't end each other, so a 401 mid-invocation is
+/// rarely cured by signing in again (more often a missing scope): try once.
+const CONNECTED_APP_RENEWALS: u32 = 1;
 /// The wait before the first renewal; doubled for each further one, with
 /// "equal jitter" (half fixed, half random) so two colliding invocations don't
 /// sign in again in lockstep. About the time another invocation needs for its
@@ -43,6 +47,10 @@ struct State {
     /// someone already renewed it.
     generation: u64,
     renewals_left: u32,
+    renewals_done: u32,
+    /// Connected-app sessions replaced by a renewal: unlike a PAT's, a JWT
+    /// sign-in ends no earlier session, so these are signed out at the end too.
+    superseded: Vec<SecretString>,
 }
 
 pub struct Session<'a> {
@@ -60,6 +68,11 @@ impl<'a> Session<'a> {
         version: &str,
         deadline: Instant,
     ) -> Result<Session<'a>, TableauError> {
+        if matches!(access.credentials, TableauCredentials::ConnectedApp { .. })
+            && parse_version(version).is_none_or(|v| v < MIN_JWT_VERSION)
+        {
+            return Err(TableauError::JwtUnsupportedVersion(version.to_owned()));
+        }
         let base = format!("{}/api/{version}", access.server.trim_end_matches('/'));
         let credentials = sign_in(client, &base, access, deadline).await?;
         Ok(Session {
@@ -69,7 +82,12 @@ impl<'a> Session<'a> {
             state: Mutex::new(State {
                 credentials,
                 generation: 0,
-                renewals_left: RENEWALS,
+                renewals_left: match access.credentials {
+                    TableauCredentials::ConnectedApp { .. } => CONNECTED_APP_RENEWALS,
+                    _ => RENEWALS,
+                },
+                renewals_done: 0,
+                superseded: Vec::new(),
             }),
         })
     }
@@ -136,10 +154,10 @@ impl<'a> Session<'a> {
     ) -> Result<(SecretString, String, u64), TableauError> {
         let mut state = self.state.lock().await;
         if state.generation == seen_generation {
-            let renewal = RENEWALS - state.renewals_left + 1;
+            let renewal = state.renewals_done + 1;
             if state.renewals_left == 0 {
                 tracing::warn!(
-                    renewals = RENEWALS,
+                    renewals = state.renewals_done,
                     error = %expired,
                     "Tableau ended the session again; no renewal left"
                 );
@@ -161,8 +179,18 @@ impl<'a> Session<'a> {
                 "Tableau ended the session (another sign-in with the same PAT?); signing in again after a backoff"
             );
             state.renewals_left -= 1;
+            state.renewals_done += 1;
             tokio::time::sleep(wait).await;
-            state.credentials = sign_in(self.client, &self.base, self.access, deadline).await?;
+            let fresh = sign_in(self.client, &self.base, self.access, deadline).await?;
+            let old = std::mem::replace(&mut state.credentials, fresh);
+            // A JWT sign-in ends no earlier session: keep the old token to sign
+            // it out too, so no session outlives the invocation.
+            if matches!(
+                self.access.credentials,
+                TableauCredentials::ConnectedApp { .. }
+            ) {
+                state.superseded.push(old.token);
+            }
             state.generation += 1;
         }
         Ok((
@@ -174,11 +202,30 @@ impl<'a> Session<'a> {
 
     /// Ends the session. Best effort: the caller logs a failure and moves on.
     pub async fn sign_out(&self, deadline: Instant) -> Result<(), TableauError> {
-        let token = self.state.lock().await.credentials.token.clone();
+        let (token, superseded) = {
+            let mut state = self.state.lock().await;
+            (
+                state.credentials.token.clone(),
+                std::mem::take(&mut state.superseded),
+            )
+        };
+        for old in &superseded {
+            if let Err(e) = self.sign_out_token(old, deadline).await {
+                tracing::warn!(error = %e, "signing out a replaced Tableau session failed");
+            }
+        }
+        self.sign_out_token(&token, deadline).await
+    }
+
+    async fn sign_out_token(
+        &self,
+        token: &SecretString,
+        deadline: Instant,
+    ) -> Result<(), TableauError> {
         let call = Call {
             method: Method::POST,
             url: format!("{}/auth/signout", self.base),
-            token: Some(&token),
+            token: Some(token),
             body: None,
         };
         self.client.send(&call, deadline).await.map(drop)
@@ -220,6 +267,27 @@ async fn sign_in(
                 "site": {"contentUrl": access.site},
             }
         }),
+        // A fresh token for every sign-in, first or again: Tableau refuses a
+        // `jti` it has seen (unverified: a fresh one is safe either way).
+        TableauCredentials::ConnectedApp {
+            client_id,
+            secret_id,
+            secret_value,
+            username,
+        } => {
+            let jwt = client.minter.mint(&ConnectedApp {
+                client_id,
+                secret_id,
+                secret_value,
+                username,
+            });
+            json!({
+                "credentials": {
+                    "jwt": jwt.expose_secret(),
+                    "site": {"contentUrl": access.site},
+                }
+            })
+        }
     };
     let call = Call {
         method: Method::POST,

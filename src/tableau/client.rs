@@ -2,6 +2,7 @@
 //! the retry/timeout policy every Tableau call goes through.
 
 use super::error::TableauError;
+use super::jwt::Minter;
 use reqwest::header::{ACCEPT, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -24,6 +25,8 @@ const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const PROBE_VERSION: &str = "2.4";
 /// Personal access token sign-in arrived in 3.6.
 const MIN_VERSION: (u32, u32) = (3, 6);
+/// Connected-app (JWT) sign-in arrived in 3.17 (Tableau Server 2022.3).
+pub const MIN_JWT_VERSION: (u32, u32) = (3, 17);
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
 /// Talks to any number of Tableau servers; built once per container so that
@@ -35,6 +38,8 @@ pub struct Client {
     /// while the container lives.
     detected: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
     pub(crate) page_size: u32,
+    /// Mints the JWTs of connected-app sign-ins.
+    pub(crate) minter: Minter,
 }
 
 /// What one call sends; rebuilt for each attempt.
@@ -65,6 +70,7 @@ impl Client {
             fixed_version,
             detected: Mutex::new(HashMap::new()),
             page_size: DEFAULT_PAGE_SIZE,
+            minter: Minter::default(),
         })
     }
 
@@ -306,7 +312,7 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn parse_version(v: &str) -> Option<(u32, u32)> {
+pub(crate) fn parse_version(v: &str) -> Option<(u32, u32)> {
     let (major, minor) = v.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
 }

@@ -36,6 +36,8 @@ pub enum TableauError {
     BadAnswer { what: &'static str, detail: String },
     /// A version we cannot use (PAT sign-in needs 3.6 or later).
     UnsupportedVersion(String),
+    /// A version older than connected-app (JWT) sign-in, which needs 3.17.
+    JwtUnsupportedVersion(String),
 }
 
 impl TableauError {
@@ -186,6 +188,12 @@ impl fmt::Display for TableauError {
                 f,
                 "Tableau REST API version {version} is too old: personal access token sign-in needs 3.6 or later \
                  (set TABLEAU_API_VERSION to override detection)"
+            ),
+            TableauError::JwtUnsupportedVersion(version) => write!(
+                f,
+                "Tableau REST API version {version} is too old for connected-app (JWT) sign-in, which needs \
+                 3.17 (Tableau Server 2022.3) or later: upgrade Tableau Server, sign in with a personal \
+                 access token instead, or set TABLEAU_API_VERSION if {version} is not what the server supports"
             ),
         }
     }

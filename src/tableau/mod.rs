@@ -9,6 +9,7 @@ pub mod client;
 pub mod error;
 pub mod items;
 mod json;
+pub mod jwt;
 pub mod refresh;
 
 pub use error::TableauError;

@@ -9,7 +9,7 @@ use super::error::TableauError;
 use super::items::{self, FindError, Refreshed};
 use crate::BoxFuture;
 use crate::answer::{RefreshResult, TargetReport};
-use crate::secrets::TableauAccess;
+use crate::secrets::{TableauAccess, TableauCredentials};
 use crate::targets::Target;
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
@@ -38,6 +38,13 @@ impl TableauRefresher {
         Ok(TableauRefresher {
             client: Client::new(http, api_version)?,
         })
+    }
+
+    /// Mints connected-app JWTs with `minter` instead of the default one (tests:
+    /// a fixed clock, a shorter lifetime, other scopes).
+    pub fn with_jwt_minter(mut self, minter: super::jwt::Minter) -> TableauRefresher {
+        self.client.minter = minter;
+        self
     }
 
     /// Items asked for per page of a lookup (Tableau allows up to 1000).
@@ -74,21 +81,24 @@ impl TableauRefresher {
         .await
         {
             Ok(Ok(session)) => session,
-            Ok(Err(e)) => return fail_all(sign_in_message(&e)),
-            Err(_) => return fail_all(sign_in_message(&TableauError::Deadline)),
+            Ok(Err(e)) => return fail_all(sign_in_message(access, &e)),
+            Err(_) => return fail_all(sign_in_message(access, &TableauError::Deadline)),
         };
         let page_size = self.client.page_size;
         let reports = futures_util::future::join_all(targets.iter().map(|target| {
             let session = &session;
             async move {
-                timeout_at(deadline, refresh_one(session, target, page_size, deadline))
-                    .await
-                    .unwrap_or_else(|_| {
-                        TargetReport::failed(
-                            target,
-                            target_message(target, &TableauError::Deadline),
-                        )
-                    })
+                timeout_at(
+                    deadline,
+                    refresh_one(session, &access.credentials, target, page_size, deadline),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    TargetReport::failed(
+                        target,
+                        target_message(&access.credentials, target, &TableauError::Deadline),
+                    )
+                })
             }
         }))
         .await;
@@ -110,6 +120,7 @@ impl Refresher for TableauRefresher {
 
 async fn refresh_one(
     session: &Session<'_>,
+    credentials: &TableauCredentials,
     target: &Target,
     page_size: u32,
     deadline: Instant,
@@ -125,7 +136,7 @@ async fn refresh_one(
     .await
     {
         Ok(item) => item,
-        Err(e) => return TargetReport::failed(target, find_message(target, &e)),
+        Err(e) => return TargetReport::failed(target, find_message(credentials, target, &e)),
     };
     match items::refresh(session, target.kind, &item.id, deadline).await {
         Ok(Refreshed::Queued { job_id }) => {
@@ -136,7 +147,7 @@ async fn refresh_one(
         }
         Err(e) => TargetReport {
             id: Some(item.id),
-            ..TargetReport::failed(target, target_message(target, &e))
+            ..TargetReport::failed(target, target_message(credentials, target, &e))
         },
     }
 }
@@ -170,28 +181,41 @@ fn version_message(server: &str, e: &TableauError) -> String {
     }
 }
 
-fn sign_in_message(e: &TableauError) -> String {
-    match e {
-        TableauError::Deadline => "Tableau did not answer in time (signing in)".to_owned(),
-        TableauError::Api { status: 401, .. } => format!(
+fn sign_in_message(access: &TableauAccess, e: &TableauError) -> String {
+    match (e, &access.credentials) {
+        (TableauError::Deadline, _) => "Tableau did not answer in time (signing in)".to_owned(),
+        (
+            TableauError::Api { status: 401, .. },
+            TableauCredentials::ConnectedApp { client_id, .. },
+        ) => format!(
+            "Tableau sign-in with the connected app {client_id} failed: {e}; check that the connected app \
+             is enabled and allows this site (and project), that TABLEAU_CONNECTED_APP_CLIENT_ID, \
+             TABLEAU_CONNECTED_APP_SECRET_ID and TABLEAU_CONNECTED_APP_SECRET_VALUE match one of its \
+             secrets, that TABLEAU_USERNAME is a user of the site, that the function's clock is right \
+             (the token expires {} minutes after it is made), and TABLEAU_SITE_NAME \
+             (the site's content URL, \"\" for Default)",
+            super::jwt::DEFAULT_LIFETIME.as_secs() / 60
+        ),
+        (TableauError::Api { status: 401, .. }, _) => format!(
             "Tableau sign-in failed: {e}; check TABLEAU_API_TOKEN_NAME/TABLEAU_API_TOKEN_SECRET \
              (a PAT expires after 15 days unused) and TABLEAU_SITE_NAME (the site's content URL, \"\" for Default)"
         ),
-        TableauError::Unreachable { .. } => {
+        (TableauError::Unreachable { .. }, _) => {
             format!("Tableau sign-in failed: {e}; check TABLEAU_SITE_URL")
         }
         _ => format!("Tableau sign-in failed: {e}"),
     }
 }
 
-fn find_message(target: &Target, e: &FindError) -> String {
+fn find_message(credentials: &TableauCredentials, target: &Target, e: &FindError) -> String {
     let (kind, name) = (target.kind, &target.name);
+    let user = user(credentials);
     match (e, &target.project) {
         (FindError::NotFound, Some(project)) => format!(
-            "{kind} \"{name}\" not found in project \"{project}\" (or the PAT's user cannot see it)"
+            "{kind} \"{name}\" not found in project \"{project}\" (or {user} cannot see it)"
         ),
         (FindError::NotFound, None) => {
-            format!("{kind} \"{name}\" not found on the site (or the PAT's user cannot see it)")
+            format!("{kind} \"{name}\" not found on the site (or {user} cannot see it)")
         }
         (FindError::Ambiguous(projects), None) => format!(
             "{kind} \"{name}\" is in several projects: {}; set \"project\" in REFRESH_TARGETS",
@@ -202,25 +226,44 @@ fn find_message(target: &Target, e: &FindError) -> String {
             "{kind} \"{name}\" is in several projects named \"{project}\" (nested projects?); \
              rename one of the items"
         ),
-        (FindError::Tableau(e), _) => format!("{target}: lookup failed: {}", explain(e)),
+        (FindError::Tableau(e), _) => {
+            format!("{target}: lookup failed: {}", explain(credentials, e))
+        }
     }
 }
 
-fn target_message(target: &Target, e: &TableauError) -> String {
+fn target_message(credentials: &TableauCredentials, target: &Target, e: &TableauError) -> String {
     match e {
         TableauError::Deadline => format!("{target}: Tableau did not answer in time"),
-        _ => format!("{target}: refresh failed: {}", explain(e)),
+        _ => format!("{target}: refresh failed: {}", explain(credentials, e)),
     }
 }
 
 /// Tableau's words, plus a hint where the code alone leaves the operator guessing.
-fn explain(e: &TableauError) -> String {
+fn explain(credentials: &TableauCredentials, e: &TableauError) -> String {
+    let connected_app = matches!(credentials, TableauCredentials::ConnectedApp { .. });
     match e.status() {
+        // Tableau answers a method outside the JWT's scopes with 401002.
+        Some(401) if connected_app => format!(
+            "{e}; with a connected app this means the JWT's scopes don't allow the call (the function asks \
+             for {}: the connected app must allow them) or Tableau ended the session",
+            super::jwt::SCOPES.join(" and ")
+        ),
         Some(401) => format!(
             "{e}; Tableau ended the session (another invocation, or another tool, signing in with the same PAT \
              ends ours); a connected app has no such limit"
         ),
-        Some(403) => format!("{e}; the PAT's user lacks permission on this item"),
+        Some(403) => format!("{e}; {} lacks permission on this item", user(credentials)),
         _ => e.to_string(),
+    }
+}
+
+/// Who Tableau acts as, for messages.
+fn user(credentials: &TableauCredentials) -> String {
+    match credentials {
+        TableauCredentials::PersonalAccessToken { .. } => "the PAT's user".to_owned(),
+        TableauCredentials::ConnectedApp { username, .. } => {
+            format!("the user {username} (TABLEAU_USERNAME)")
+        }
     }
 }

@@ -2,6 +2,14 @@
 //! PAT sign-in with one session per PAT, filtered and paginated item queries
 //! (string-typed pagination, `{}` for no match, `*` wildcards, `eq` matching),
 //! refresh, sign-out. Tests add higher-priority mocks for faults.
+//!
+//! Connected-app (JWT) sign-in is verified here independently of the crate's
+//! minter: the HS256 signature under the shared secret, header `kid`/`iss`, claims
+//! `iss`/`sub`/`aud`, `exp` in the future and at most 10 minutes ahead, a `jti`
+//! never seen before. JWT sessions live side by side (a sign-in ends no other
+//! session), and each call checks the session's `scp` the way Tableau does: a
+//! method outside the scopes answers 401002 (tableau/server-client-python
+//! #1320, #1581).
 #![allow(dead_code)]
 
 use dbt_tableau_refresh::answer::TargetReport;
@@ -9,7 +17,7 @@ use dbt_tableau_refresh::secrets::{TableauAccess, TableauCredentials};
 use dbt_tableau_refresh::tableau::{Refresher, TableauRefresher};
 use dbt_tableau_refresh::targets::{ItemKind, Target};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -21,6 +29,12 @@ pub const SITE_ID: &str = "site-luid-1";
 pub const SITE: &str = "analytics";
 pub const PAT_NAME: &str = "dbt-refresh";
 pub const PAT_SECRET: &str = "pat-secret-do-not-print";
+pub const APP_CLIENT_ID: &str = "c0ffee00-app-client-id";
+pub const APP_SECRET_ID: &str = "5ec2e7d1-app-secret-id";
+pub const APP_SECRET_VALUE: &str = "app-secret-value-do-not-print";
+pub const APP_USERNAME: &str = "refresh-bot@example.com";
+pub const SCOPE_READ: &str = "tableau:content:read";
+pub const SCOPE_REFRESH: &str = "tableau:tasks:run";
 
 #[derive(Clone, Debug)]
 pub struct Item {
@@ -47,6 +61,15 @@ pub struct State {
     /// Per item id: a status and JSON body the refresh answers instead of 202.
     pub refresh_answers: HashMap<String, (u16, Value)>,
     pub refresh_delay: Duration,
+    /// Live connected-app sessions: token -> the JWT's scopes.
+    pub jwt_sessions: HashMap<String, Vec<String>>,
+    /// The most JWT sessions alive at once.
+    pub max_jwt_sessions: usize,
+    pub jwt_sign_ins: u32,
+    /// Every `jti` accepted; like Tableau (expected, unverified), a seen `jti` is refused.
+    pub seen_jtis: HashSet<String>,
+    /// Why each refused JWT sign-in was refused (the fake's own words).
+    pub jwt_rejections: Vec<String>,
 }
 
 pub struct FakeTableau {
@@ -109,6 +132,37 @@ impl FakeTableau {
                 secret: PAT_SECRET.to_owned().into(),
             },
         }
+    }
+
+    /// The connected app's credentials, as a secret holding its four keys gives them.
+    pub fn app_access(&self) -> TableauAccess {
+        self.app_access_with_secret(APP_SECRET_VALUE)
+    }
+
+    pub fn app_access_with_secret(&self, secret_value: &str) -> TableauAccess {
+        TableauAccess {
+            server: self.server.uri(),
+            site: SITE.into(),
+            credentials: TableauCredentials::ConnectedApp {
+                client_id: APP_CLIENT_ID.into(),
+                secret_id: APP_SECRET_ID.into(),
+                secret_value: secret_value.to_owned().into(),
+                username: APP_USERNAME.into(),
+            },
+        }
+    }
+
+    pub async fn run_as(
+        &self,
+        refresher: &TableauRefresher,
+        access: &TableauAccess,
+        targets: &[Target],
+        budget: Duration,
+    ) -> Vec<TargetReport> {
+        let targets: Vec<&Target> = targets.iter().collect();
+        refresher
+            .refresh(access, &targets, Instant::now() + budget)
+            .await
     }
 
     /// A refresher as a fresh container builds it: version detected.
@@ -190,7 +244,106 @@ fn authorized(state: &State, request: &Request) -> bool {
         .headers
         .get("x-tableau-auth")
         .and_then(|v| v.to_str().ok());
-    sent.is_some() && sent == state.live_token.as_deref()
+    sent.is_some_and(|token| {
+        Some(token) == state.live_token.as_deref() || state.jwt_sessions.contains_key(token)
+    })
+}
+
+/// For a connected-app session whose JWT lacks `scope`: Tableau's answer to a
+/// method outside the token's scopes.
+fn out_of_scope(state: &State, request: &Request, scope: &str) -> Option<ResponseTemplate> {
+    let token = request.headers.get("x-tableau-auth")?.to_str().ok()?;
+    let scopes = state.jwt_sessions.get(token)?;
+    let allowed = scopes.iter().any(|s| {
+        s == scope
+            || s == "tableau:*"
+            || s.strip_suffix('*')
+                .is_some_and(|prefix| prefix.ends_with(':') && scope.starts_with(prefix))
+    });
+    (!allowed).then(unauthorized)
+}
+
+fn sign_in_error(reason: &str) -> ResponseTemplate {
+    // Tableau's sign-in answer carries only a numeric reason (the connected-apps
+    // troubleshooting table: 5 user not found, 16 login failed, 126 app not
+    // found, 127 secret not found).
+    tableau_error(
+        401,
+        "401001",
+        "Signin Error",
+        &format!("Error signing in to Tableau Server ({reason})"),
+    )
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Checks a connected-app JWT the way Tableau does; the scopes on success, else
+/// Tableau's reason code and the fake's own explanation.
+fn verify_jwt(state: &State, jwt: &str) -> Result<(String, Vec<String>), (&'static str, String)> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use hmac::{Hmac, KeyInit, Mac};
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header, claims, signature] = parts[..] else {
+        return Err(("10084", "not three dot-separated parts".into()));
+    };
+    let json = |part: &str| -> Option<Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+    };
+    let (Some(h), Some(c)) = (json(header), json(claims)) else {
+        return Err(("10084", "header or claims not base64url JSON".into()));
+    };
+    if h["alg"] != "HS256" {
+        return Err(("10083", format!("alg {}", h["alg"])));
+    }
+    if h["iss"] != APP_CLIENT_ID || c["iss"] != APP_CLIENT_ID {
+        return Err(("126", "unknown client id in header or claims iss".into()));
+    }
+    if h["kid"] != APP_SECRET_ID {
+        return Err(("127", "unknown secret id (kid)".into()));
+    }
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(APP_SECRET_VALUE.as_bytes()).unwrap();
+    mac.update(format!("{header}.{claims}").as_bytes());
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap_or_default();
+    if mac.verify_slice(&signature).is_err() {
+        return Err((
+            "16",
+            "signature does not verify with the secret value".into(),
+        ));
+    }
+    if c["aud"] != "tableau" {
+        return Err(("16", format!("aud {}", c["aud"])));
+    }
+    if c["sub"] != APP_USERNAME {
+        return Err(("5", format!("unknown user {}", c["sub"])));
+    }
+    let Some(exp) = c["exp"].as_u64() else {
+        return Err(("16", "exp missing or not a number".into()));
+    };
+    let now = now_secs();
+    if exp <= now {
+        return Err(("16", format!("expired {} s ago", now - exp)));
+    }
+    if exp > now + 600 {
+        return Err(("16", "exp more than 10 minutes ahead".into()));
+    }
+    let jti = c["jti"].as_str().unwrap_or_default().to_owned();
+    if jti.is_empty() || state.seen_jtis.contains(&jti) {
+        return Err(("16", format!("jti {jti:?} missing or already used")));
+    }
+    let Some(scopes) = c["scp"].as_array().and_then(|a| {
+        a.iter()
+            .map(|s| s.as_str().map(str::to_owned))
+            .collect::<Option<Vec<String>>>()
+    }) else {
+        return Err(("16", "scp is not an array of strings".into()));
+    };
+    Ok((jti, scopes))
 }
 
 struct SignIn(Arc<Mutex<State>>);
@@ -199,6 +352,31 @@ impl Respond for SignIn {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body: Value = request.body_json().unwrap_or(Value::Null);
         let c = &body["credentials"];
+        if let Some(jwt) = c["jwt"].as_str() {
+            let mut state = self.0.lock().unwrap();
+            let (jti, scopes) = match verify_jwt(&state, jwt) {
+                Ok(ok) => ok,
+                Err((reason, why)) => {
+                    state.jwt_rejections.push(why);
+                    return sign_in_error(reason);
+                }
+            };
+            if c["site"]["contentUrl"] != SITE {
+                return sign_in_error("16");
+            }
+            state.seen_jtis.insert(jti);
+            state.sign_ins += 1;
+            state.jwt_sign_ins += 1;
+            // No other session ends: connected-app sessions live side by side.
+            let token = format!("jwt-session-token-{}", state.sign_ins);
+            state.jwt_sessions.insert(token.clone(), scopes);
+            state.max_jwt_sessions = state.max_jwt_sessions.max(state.jwt_sessions.len());
+            return ResponseTemplate::new(200).set_body_json(json!({"credentials": {
+                "site": {"id": SITE_ID, "contentUrl": SITE},
+                "user": {"id": "app-user-luid"},
+                "token": token,
+                "estimatedTimeToExpiration": "0:10:00"}}));
+        }
         if c["personalAccessTokenName"] != PAT_NAME || c["personalAccessTokenSecret"] != PAT_SECRET
         {
             return tableau_error(
@@ -237,7 +415,13 @@ impl Respond for SignOut {
         if !authorized(&state, request) {
             return unauthorized();
         }
-        state.live_token = None;
+        let token = request.headers["x-tableau-auth"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        if state.jwt_sessions.remove(&token).is_none() {
+            state.live_token = None;
+        }
         ResponseTemplate::new(204)
     }
 }
@@ -280,9 +464,13 @@ impl Respond for List {
             if state.end_session_on_next_queries > 0 {
                 state.end_session_on_next_queries -= 1;
                 state.live_token = None;
+                state.jwt_sessions.clear();
             }
             if !authorized(&state, request) {
                 return unauthorized();
+            }
+            if let Some(refusal) = out_of_scope(&state, request, SCOPE_READ) {
+                return refusal;
             }
         }
         let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
@@ -360,6 +548,9 @@ impl Respond for RefreshItem {
         let state = self.0.lock().unwrap();
         if !authorized(&state, request) {
             return unauthorized();
+        }
+        if let Some(refusal) = out_of_scope(&state, request, SCOPE_REFRESH) {
+            return refusal;
         }
         if request.body_json::<Value>().ok() != Some(json!({})) {
             return bad_filter("refresh body must be {}");
