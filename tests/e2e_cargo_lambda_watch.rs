@@ -124,18 +124,7 @@ async fn the_real_binary_answers_webhooks_under_cargo_lambda_watch() {
     )
     .await;
     let secret = unique("e2e-watch");
-    create_secret(
-        &secret,
-        &json!({
-            "DBT_WEBHOOK_KEY": DEMO_KEY,
-            "TABLEAU_SITE_URL": fake.server.uri(),
-            "TABLEAU_SITE_NAME": SITE,
-            "TABLEAU_API_TOKEN_NAME": PAT_NAME,
-            "TABLEAU_API_TOKEN_SECRET": fake_tableau::PAT_SECRET,
-        })
-        .to_string(),
-    )
-    .await;
+    create_secret(&secret, &fake.secret_json(DEMO_KEY)).await;
     let watch = start_watch(&[
         ("SECRET_ID", secret),
         (

@@ -25,18 +25,7 @@ async fn production_like(targets: &str) -> (WebhookHandler, FakeTableau, Calls) 
     )
     .await;
     let secret = unique("full-flow");
-    create_secret(
-        &secret,
-        &json!({
-            "DBT_WEBHOOK_KEY": DEMO_KEY,
-            "TABLEAU_SITE_URL": format!("{}/", fake.server.uri()),
-            "TABLEAU_SITE_NAME": SITE,
-            "TABLEAU_API_TOKEN_NAME": PAT_NAME,
-            "TABLEAU_API_TOKEN_SECRET": fake_tableau::PAT_SECRET,
-        })
-        .to_string(),
-    )
-    .await;
+    create_secret(&secret, &fake.secret_json(DEMO_KEY)).await;
     let calls = Calls::default();
     let source = SecretsManagerSource::new(
         client(&moto_endpoint(), Some(&calls)),

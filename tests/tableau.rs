@@ -11,36 +11,9 @@ use std::time::{Duration, Instant};
 use wiremock::Mock;
 use wiremock::matchers::{method, path};
 
-const BUDGET: Duration = Duration::from_secs(5);
-
-fn catalogue() -> Vec<Item> {
-    vec![
-        item("wb-sales-fin", "Sales", "Finance"),
-        item("wb-sales-mkt", "Sales", "Marketing"),
-        item("wb-q", "Q1, Q2 & Q3: Review", "Finance"),
-        item("wb-q-decoy", "Q1; Q2 + Q3: Review", "Finance"),
-        item("wb-pl", "Projeśt Übersicht", "Europa"),
-        item("wb-kpi", "Weekly KPIs", "Ops"),
-        item("wb-kpi-old", "Weekly KPIs (old)", "Ops"),
-        item("wb-brackets", "[Draft] \"Revenue\" 100%*", "Ops"),
-    ]
-}
-
-async fn fake() -> FakeTableau {
-    FakeTableau::start(
-        catalogue(),
-        vec![
-            item("ds-orders", "Orders", "Data"),
-            item("ds-orders-old", "Orders", "Archive"),
-            item("ds-customers", "Customers", "Data"),
-        ],
-    )
-    .await
-}
-
 #[tokio::test]
 async fn version_is_detected_once_per_container_and_the_session_is_closed() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     let refresher = fake.refresher();
     let mut requests_per_invocation = Vec::new();
     let mut warm_latency = Duration::ZERO;
@@ -75,7 +48,7 @@ async fn version_is_detected_once_per_container_and_the_session_is_closed() {
 
 #[tokio::test]
 async fn serverinfo_is_asked_exactly_once_across_warm_invocations() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     Mock::given(method("GET"))
         .and(path("/api/2.4/serverinfo"))
         .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
@@ -98,7 +71,7 @@ async fn serverinfo_is_asked_exactly_once_across_warm_invocations() {
 
 #[tokio::test]
 async fn fixed_api_version_skips_detection() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     let refresher = TableauRefresher::new(Some(VERSION.into())).unwrap();
     let reports = fake
         .run(&refresher, &[workbook("Weekly KPIs", None)], BUDGET)
@@ -109,7 +82,7 @@ async fn fixed_api_version_skips_detection() {
 
 #[tokio::test]
 async fn sign_in_sends_the_pat_and_site_content_url_as_json() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     let reports = fake
         .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
         .await;
@@ -137,7 +110,7 @@ async fn sign_in_sends_the_pat_and_site_content_url_as_json() {
 
 #[tokio::test]
 async fn default_site_sends_an_empty_content_url() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     let mut access = fake.access();
     access.site = String::new();
     let refresher = fake.refresher();
@@ -159,7 +132,7 @@ async fn default_site_sends_an_empty_content_url() {
 
 #[tokio::test]
 async fn wrong_pat_fails_every_target_with_an_actionable_error_and_no_secret() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     let mut access = fake.access();
     access.credentials = dbt_tableau_refresh::secrets::TableauCredentials::PersonalAccessToken {
         name: PAT_NAME.into(),
@@ -194,7 +167,7 @@ async fn wrong_pat_fails_every_target_with_an_actionable_error_and_no_secret() {
 
 #[tokio::test]
 async fn already_queued_is_a_success_without_a_job() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     fake.answer_refresh(
         "wb-kpi",
         409,
@@ -218,7 +191,7 @@ async fn already_queued_is_a_success_without_a_job() {
 
 #[tokio::test]
 async fn refused_refresh_fails_with_tableaus_words() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     fake.answer_refresh(
         "wb-kpi",
         409,
@@ -251,7 +224,7 @@ async fn refused_refresh_fails_with_tableaus_words() {
 
 #[tokio::test]
 async fn forbidden_and_html_answers_are_readable() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     fake.answer_refresh(
         "wb-kpi",
         403,
@@ -296,7 +269,7 @@ async fn forbidden_and_html_answers_are_readable() {
 /// local fake (run with `--nocapture` to see it).
 #[tokio::test]
 async fn warm_invocation_latency_is_reported() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     let refresher = fake.refresher();
     fake.run(&refresher, &[workbook("Weekly KPIs", None)], BUDGET)
         .await;

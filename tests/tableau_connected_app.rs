@@ -13,19 +13,6 @@ use fake_tableau::*;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-const BUDGET: Duration = Duration::from_secs(5);
-
-async fn fake() -> FakeTableau {
-    FakeTableau::start(
-        vec![
-            item("wb-kpi", "Weekly KPIs", "Ops"),
-            item("wb-sales", "Sales", "Finance"),
-        ],
-        vec![item("ds-orders", "Orders", "Data")],
-    )
-    .await
-}
-
 fn sign_in_bodies_hold_no_secret(bodies: &[String]) {
     for body in bodies {
         assert!(!body.contains(APP_SECRET_VALUE), "{body}");
@@ -34,7 +21,7 @@ fn sign_in_bodies_hold_no_secret(bodies: &[String]) {
 
 #[tokio::test]
 async fn a_good_jwt_signs_in_refreshes_and_signs_out() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     let logs = LogCapture::default();
     let _guard = logs.install();
     let reports = fake
@@ -77,7 +64,7 @@ async fn a_good_jwt_signs_in_refreshes_and_signs_out() {
 
 #[tokio::test]
 async fn a_wrong_secret_value_fails_naming_the_connected_app() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     let wrong = "wrong-secret-value-do-not-print";
     let reports = fake
         .run_as(
@@ -114,7 +101,7 @@ async fn a_wrong_secret_value_fails_naming_the_connected_app() {
 
 #[tokio::test]
 async fn an_expired_token_is_refused() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     // A clock 20 minutes slow: the minted token expired 15 minutes ago.
     let slow = Arc::new(|| SystemTime::now() - Duration::from_secs(20 * 60));
     let refresher = fake
@@ -138,7 +125,7 @@ async fn an_expired_token_is_refused() {
 
 #[tokio::test]
 async fn a_token_valid_for_more_than_ten_minutes_is_refused() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     let refresher = fake
         .refresher()
         .with_jwt_minter(Minter::new().with_lifetime(Duration::from_secs(11 * 60)));
@@ -157,7 +144,7 @@ async fn a_token_valid_for_more_than_ten_minutes_is_refused() {
 
 #[tokio::test]
 async fn a_missing_scope_fails_the_call_it_is_needed_for() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     // Lookups are allowed, refreshes are not.
     let refresher = fake
         .refresher()
@@ -192,7 +179,7 @@ async fn a_missing_scope_fails_the_call_it_is_needed_for() {
 
 #[tokio::test]
 async fn a_second_sign_in_mints_a_new_token() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     // The fake ends every session on the first lookup; the re-sign-in must not
     // reuse the first token's jti (the fake refuses a seen jti, as Tableau is expected to).
     fake.state.lock().unwrap().end_session_on_next_queries = 1;
@@ -216,7 +203,7 @@ async fn a_second_sign_in_mints_a_new_token() {
 
 #[tokio::test]
 async fn two_concurrent_invocations_both_succeed_with_both_sessions_alive() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     fake.state.lock().unwrap().refresh_delay = Duration::from_millis(400);
     // Two containers, each with its own client, like two overlapping webhooks.
     let (first, second) = (fake.refresher(), fake.refresher());
@@ -242,7 +229,7 @@ async fn two_concurrent_invocations_both_succeed_with_both_sessions_alive() {
 
 #[tokio::test]
 async fn an_api_version_before_3_17_is_refused_before_signing_in() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     let refresher = TableauRefresher::new(Some("3.16".into())).unwrap();
     let reports = fake
         .run_as(
@@ -284,7 +271,7 @@ fn secrets(pairs: &[(&'static str, String)]) -> Arc<FixedSecrets> {
 
 #[tokio::test]
 async fn the_handler_refreshes_with_connected_app_keys() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     let handler = common::handler(
         common::settings(&[("REFRESH_TARGETS", TARGETS)]),
         secrets(&app_keys(&fake.server.uri())),

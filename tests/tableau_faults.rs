@@ -10,26 +10,13 @@ use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
-const BUDGET: Duration = Duration::from_secs(5);
-
-async fn fake() -> FakeTableau {
-    FakeTableau::start(
-        vec![
-            item("wb-kpi", "Weekly KPIs", "Ops"),
-            item("wb-sales", "Sales", "Finance"),
-        ],
-        vec![item("ds-orders", "Orders", "Data")],
-    )
-    .await
-}
-
 fn refresh_path() -> String {
     format!("^/api/{VERSION}/sites/{SITE_ID}/workbooks/[^/]+/refresh$")
 }
 
 #[tokio::test]
 async fn service_unavailable_twice_then_success() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     Mock::given(method("POST"))
         .and(path_regex(refresh_path()))
         .respond_with(ResponseTemplate::new(503).set_body_raw("<html>busy</html>", "text/html"))
@@ -47,7 +34,7 @@ async fn service_unavailable_twice_then_success() {
 
 #[tokio::test]
 async fn persistent_server_error_fails_with_the_status_after_a_few_attempts() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     Mock::given(method("POST"))
         .and(path_regex(refresh_path()))
         .respond_with(ResponseTemplate::new(502).set_body_raw(
@@ -71,7 +58,7 @@ async fn persistent_server_error_fails_with_the_status_after_a_few_attempts() {
 
 #[tokio::test]
 async fn too_many_requests_honours_retry_after() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     Mock::given(method("GET"))
         .and(path(format!("/api/{VERSION}/sites/{SITE_ID}/workbooks")))
         .respond_with(
@@ -102,7 +89,7 @@ async fn too_many_requests_honours_retry_after() {
 
 #[tokio::test]
 async fn retry_after_past_the_deadline_fails_at_once_saying_when_to_retry() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     Mock::given(method("POST"))
         .and(path_regex(refresh_path()))
         .respond_with(
@@ -134,7 +121,7 @@ async fn retry_after_past_the_deadline_fails_at_once_saying_when_to_retry() {
 
 #[tokio::test]
 async fn session_ended_mid_flight_signs_in_again_and_succeeds() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     fake.state.lock().unwrap().end_session_on_next_queries = 1;
     let reports = fake
         .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
@@ -150,7 +137,7 @@ async fn session_ended_mid_flight_signs_in_again_and_succeeds() {
 
 #[tokio::test]
 async fn concurrent_targets_share_one_re_sign_in() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     fake.state.lock().unwrap().end_session_on_next_queries = 1;
     let reports = fake
         .run(
@@ -172,7 +159,7 @@ async fn concurrent_targets_share_one_re_sign_in() {
 
 #[tokio::test]
 async fn session_ended_twice_signs_in_twice_more_and_succeeds() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     fake.state.lock().unwrap().end_session_on_next_queries = 2;
     let reports = fake
         .run(&fake.refresher(), &[workbook("Weekly KPIs", None)], BUDGET)
@@ -185,7 +172,7 @@ async fn session_ended_twice_signs_in_twice_more_and_succeeds() {
 
 #[tokio::test]
 async fn session_ended_on_every_call_fails_with_a_hint_within_the_deadline() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     // More endings than renewals allowed: every lookup meets a fresh sign-in elsewhere.
     fake.state.lock().unwrap().end_session_on_next_queries = 100;
     let started = Instant::now();
@@ -210,7 +197,7 @@ async fn session_ended_on_every_call_fails_with_a_hint_within_the_deadline() {
 
 #[tokio::test]
 async fn no_renewal_is_started_too_close_to_the_deadline() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     fake.state.lock().unwrap().end_session_on_next_queries = 100;
     // Less than the backoff plus one second is left after the first 401.
     let budget = Duration::from_millis(1000);
@@ -230,7 +217,7 @@ async fn no_renewal_is_started_too_close_to_the_deadline() {
 
 #[tokio::test]
 async fn a_hang_fails_the_target_in_time_and_still_signs_out() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     fake.state.lock().unwrap().refresh_delay = Duration::from_secs(30);
     let budget = Duration::from_millis(1500);
     let started = Instant::now();
@@ -256,7 +243,7 @@ async fn a_hang_fails_the_target_in_time_and_still_signs_out() {
 
 #[tokio::test]
 async fn a_hanging_sign_in_fails_every_target_in_time() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     Mock::given(method("POST"))
         .and(path(format!("/api/{VERSION}/auth/signin")))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
@@ -283,7 +270,7 @@ async fn a_hanging_sign_in_fails_every_target_in_time() {
 
 #[tokio::test]
 async fn two_targets_run_concurrently_over_one_session() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     let refresher = fake.refresher();
     // Warm the container (version detection) so that only the targets are timed.
     fake.run(&refresher, &[workbook("Sales", None)], BUDGET)
@@ -317,7 +304,7 @@ async fn two_targets_run_concurrently_over_one_session() {
 
 #[tokio::test]
 async fn failing_sign_out_does_not_change_the_results() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     Mock::given(method("POST"))
         .and(path(format!("/api/{VERSION}/auth/signout")))
         .respond_with(ResponseTemplate::new(500))
@@ -334,7 +321,7 @@ async fn failing_sign_out_does_not_change_the_results() {
 
 #[tokio::test]
 async fn unreachable_server_fails_sign_in_pointing_at_the_site_url() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     let mut access = fake.access();
     // A port nobody listens on: bind, note, release.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -368,7 +355,7 @@ async fn unreachable_server_fails_sign_in_pointing_at_the_site_url() {
 
 #[tokio::test]
 async fn a_hanging_version_detection_is_bounded_by_the_deadline_and_not_cached() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     Mock::given(method("GET"))
         .and(path("/api/2.4/serverinfo"))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))

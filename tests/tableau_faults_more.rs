@@ -21,20 +21,8 @@ use tokio::time::Instant;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
-const BUDGET: Duration = Duration::from_secs(5);
 /// Sign-out may run this much past the deadline (SIGN_OUT_GRACE), plus scheduling.
 const SLACK: Duration = Duration::from_millis(700);
-
-async fn fake() -> FakeTableau {
-    FakeTableau::start(
-        vec![
-            item("wb-kpi", "Weekly KPIs", "Ops"),
-            item("wb-sales", "Sales", "Finance"),
-        ],
-        vec![item("ds-orders", "Orders", "Data")],
-    )
-    .await
-}
 
 fn lookup_path() -> String {
     format!("/api/{VERSION}/sites/{SITE_ID}/workbooks")
@@ -67,7 +55,7 @@ async fn next_invocation_works(fake: &FakeTableau, refresher: &TableauRefresher)
 /// A 200 lookup answer that is not what Tableau sends: the target fails (not
 /// "not found"), says what was wrong, and the next invocation works.
 async fn lookup_answers_200_with(body: ResponseTemplate, expected: &[&str]) {
-    let fake = fake().await;
+    let fake = small_fake().await;
     Mock::given(method("GET"))
         .and(path(lookup_path()))
         .respond_with(body)
@@ -154,7 +142,7 @@ async fn lookup_200_with_items_missing_their_id() {
 
 #[tokio::test]
 async fn lookup_200_without_pagination_still_finds_the_item() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     Mock::given(method("GET"))
         .and(path(lookup_path()))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
@@ -182,7 +170,7 @@ async fn lookup_200_without_pagination_still_finds_the_item() {
 /// The report says queued, without a job id (and the function logs a warning).
 #[tokio::test]
 async fn refresh_200_with_a_body_that_is_not_json_counts_as_queued_without_a_job_id() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     for body in [
         ResponseTemplate::new(200).set_body_raw("<html>OK</html>", "text/html"),
         ResponseTemplate::new(202).set_body_raw(r#"{"job":{"id":"job-wb"#, "application/json"),
@@ -212,7 +200,7 @@ async fn refresh_200_with_a_body_that_is_not_json_counts_as_queued_without_a_job
 /// deadline, and the error says when to retry.
 #[tokio::test]
 async fn too_many_requests_with_retry_after_minutes_in_the_detail_fails_at_once() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     Mock::given(method("POST"))
         .and(path_regex(refresh_path()))
         .respond_with(tableau_error(
@@ -246,7 +234,7 @@ async fn too_many_requests_with_retry_after_minutes_in_the_detail_fails_at_once(
 
 #[tokio::test]
 async fn too_many_requests_without_any_hint_retries_then_says_to_retry_later() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     Mock::given(method("GET"))
         .and(path(lookup_path()))
         .respond_with(tableau_error(429, "429000", "Too Many Requests", ""))
@@ -272,7 +260,7 @@ async fn too_many_requests_without_any_hint_retries_then_says_to_retry_later() {
 /// A 429 whose named wait fits in the deadline is waited out.
 #[tokio::test]
 async fn too_many_requests_with_a_short_wait_in_the_detail_is_waited_out() {
-    let fake = fake().await;
+    let fake = small_fake().await;
     Mock::given(method("GET"))
         .and(path(lookup_path()))
         .respond_with(tableau_error(

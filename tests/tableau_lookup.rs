@@ -5,38 +5,10 @@ mod fake_tableau;
 
 use dbt_tableau_refresh::answer::RefreshResult;
 use fake_tableau::*;
-use std::time::Duration;
-
-const BUDGET: Duration = Duration::from_secs(5);
-
-fn catalogue() -> Vec<Item> {
-    vec![
-        item("wb-sales-fin", "Sales", "Finance"),
-        item("wb-sales-mkt", "Sales", "Marketing"),
-        item("wb-q", "Q1, Q2 & Q3: Review", "Finance"),
-        item("wb-q-decoy", "Q1; Q2 + Q3: Review", "Finance"),
-        item("wb-pl", "Projeśt Übersicht", "Europa"),
-        item("wb-kpi", "Weekly KPIs", "Ops"),
-        item("wb-kpi-old", "Weekly KPIs (old)", "Ops"),
-        item("wb-brackets", "[Draft] \"Revenue\" 100%*", "Ops"),
-    ]
-}
-
-async fn fake() -> FakeTableau {
-    FakeTableau::start(
-        catalogue(),
-        vec![
-            item("ds-orders", "Orders", "Data"),
-            item("ds-orders-old", "Orders", "Archive"),
-            item("ds-customers", "Customers", "Data"),
-        ],
-    )
-    .await
-}
 
 #[tokio::test]
 async fn names_with_commas_ampersands_colons_and_non_ascii_match_exactly() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     let targets = [
         workbook("Q1, Q2 & Q3: Review", None),
         workbook("Projeśt Übersicht", None),
@@ -99,7 +71,7 @@ async fn names_with_commas_ampersands_colons_and_non_ascii_match_exactly() {
 
 #[tokio::test]
 async fn project_tells_apart_items_of_the_same_name() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     let reports = fake
         .run(
             &fake.refresher(),
@@ -122,7 +94,7 @@ async fn project_tells_apart_items_of_the_same_name() {
 
 #[tokio::test]
 async fn ambiguous_name_lists_the_projects() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     let reports = fake
         .run(&fake.refresher(), &[workbook("Sales", None)], BUDGET)
         .await;
@@ -143,7 +115,7 @@ async fn ambiguous_name_lists_the_projects() {
 
 #[tokio::test]
 async fn not_found_names_the_item_and_the_project() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     let reports = fake
         .run(
             &fake.refresher(),
@@ -233,7 +205,7 @@ async fn exact_match_is_found_beyond_the_first_page() {
 
 #[tokio::test]
 async fn data_sources_are_looked_up_and_refreshed_on_their_own_path() {
-    let fake = fake().await;
+    let fake = catalogue_fake().await;
     let reports = fake
         .run(
             &fake.refresher(),

@@ -29,6 +29,48 @@ pub const SITE_ID: &str = "site-luid-1";
 pub const SITE: &str = "analytics";
 pub const PAT_NAME: &str = "dbt-refresh";
 pub const PAT_SECRET: &str = "pat-secret-do-not-print";
+/// The time a test gives one refresh invocation.
+pub const BUDGET: Duration = Duration::from_secs(5);
+
+/// Names that Tableau's filter syntax makes hard: commas, ampersands, colons,
+/// non-ASCII letters, brackets, quotes, `*`, and a name that prefixes another.
+pub fn catalogue() -> Vec<Item> {
+    vec![
+        item("wb-sales-fin", "Sales", "Finance"),
+        item("wb-sales-mkt", "Sales", "Marketing"),
+        item("wb-q", "Q1, Q2 & Q3: Review", "Finance"),
+        item("wb-q-decoy", "Q1; Q2 + Q3: Review", "Finance"),
+        item("wb-pl", "Projeśt Übersicht", "Europa"),
+        item("wb-kpi", "Weekly KPIs", "Ops"),
+        item("wb-kpi-old", "Weekly KPIs (old)", "Ops"),
+        item("wb-brackets", "[Draft] \"Revenue\" 100%*", "Ops"),
+    ]
+}
+
+/// A fake holding [`catalogue`] and data sources of the same name in two projects.
+pub async fn catalogue_fake() -> FakeTableau {
+    FakeTableau::start(
+        catalogue(),
+        vec![
+            item("ds-orders", "Orders", "Data"),
+            item("ds-orders-old", "Orders", "Archive"),
+            item("ds-customers", "Customers", "Data"),
+        ],
+    )
+    .await
+}
+
+/// A fake with one unambiguous workbook and data source per name.
+pub async fn small_fake() -> FakeTableau {
+    FakeTableau::start(
+        vec![
+            item("wb-kpi", "Weekly KPIs", "Ops"),
+            item("wb-sales", "Sales", "Finance"),
+        ],
+        vec![item("ds-orders", "Orders", "Data")],
+    )
+    .await
+}
 pub const APP_CLIENT_ID: &str = "c0ffee00-app-client-id";
 pub const APP_SECRET_ID: &str = "5ec2e7d1-app-secret-id";
 pub const APP_SECRET_VALUE: &str = "app-secret-value-do-not-print";
@@ -163,6 +205,18 @@ impl FakeTableau {
         refresher
             .refresh(access, &targets, Instant::now() + budget)
             .await
+    }
+
+    /// The Secrets Manager secret (SecretString) that points the function here.
+    pub fn secret_json(&self, webhook_key: &str) -> String {
+        json!({
+            "DBT_WEBHOOK_KEY": webhook_key,
+            "TABLEAU_SITE_URL": format!("{}/", self.server.uri()),
+            "TABLEAU_SITE_NAME": SITE,
+            "TABLEAU_API_TOKEN_NAME": PAT_NAME,
+            "TABLEAU_API_TOKEN_SECRET": PAT_SECRET,
+        })
+        .to_string()
     }
 
     /// A refresher as a fresh container builds it: version detected.
