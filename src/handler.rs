@@ -153,7 +153,11 @@ impl WebhookHandler {
         let secrets = tokio::time::timeout_at(deadline, self.secrets.current())
             .await
             .map_err(in_time("the secret source"))?
-            .map_err(|e| Answer::ConfigError(e.to_string()))?;
+            .map_err(|e| {
+                // Nothing is verified yet: the answer holds no names, the log all.
+                tracing::error!(error = %e, "cannot get the webhook key");
+                Answer::ConfigError(e.unverified_summary())
+            })?;
         match signature.verify(secrets.webhook_key.expose_secret().as_bytes(), body) {
             Ok(()) => return Ok(secrets),
             Err(SignatureError::Mismatch) => {}

@@ -9,7 +9,7 @@ mod fake_tableau;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-use common::{invoke, sample_event, settings};
+use common::{LogCapture, invoke, sample_event, settings};
 use dbt_tableau_refresh::handler::WebhookHandler;
 use dbt_tableau_refresh::secrets::aws::{self, SecretsManagerSource};
 use fake_tableau::{FakeTableau, item};
@@ -141,7 +141,11 @@ async fn setup(outage: Outage) -> Setup {
 }
 
 /// The outage: 500 with the cause, in time; recovery: the next invocation works.
+/// The answer (to a caller not yet verified) names the cause but not the secret;
+/// the log names both.
 async fn outage_then_recovery(outage: Outage, expected: &[&str]) {
+    let logs = LogCapture::default();
+    let _guard = logs.install();
     let setup = setup(outage).await;
     let event = sample_event("run-succeeded.json");
     for round in 1..=2 {
@@ -158,6 +162,11 @@ async fn outage_then_recovery(outage: Outage, expected: &[&str]) {
         for part in expected {
             assert!(error.contains(part), "{part:?} not in {error}");
         }
+        assert!(
+            !error.contains(SECRET_ID),
+            "secret named to an unverified caller: {error}"
+        );
+        assert!(logs.text().contains(SECRET_ID), "the log names the secret");
         assert!(
             elapsed <= aws::OPERATION_TIMEOUT + Duration::from_millis(700),
             "took {elapsed:?}"
@@ -184,27 +193,15 @@ async fn outage_then_recovery(outage: Outage, expected: &[&str]) {
 
 #[tokio::test]
 async fn secrets_manager_throttled_answers_500_then_recovers() {
-    outage_then_recovery(
-        Outage::Throttled,
-        &["ThrottlingException", "Rate exceeded", SECRET_ID],
-    )
-    .await;
+    outage_then_recovery(Outage::Throttled, &["ThrottlingException"]).await;
 }
 
 #[tokio::test]
 async fn secrets_manager_failing_answers_500_then_recovers() {
-    outage_then_recovery(Outage::Failing, &["InternalServiceError", SECRET_ID]).await;
+    outage_then_recovery(Outage::Failing, &["InternalServiceError"]).await;
 }
 
 #[tokio::test]
 async fn secrets_manager_not_answering_answers_500_in_time_then_recovers() {
-    outage_then_recovery(
-        Outage::Hanging,
-        &[
-            "cannot reach Secrets Manager",
-            SECRET_ID,
-            "no answer within 3 s",
-        ],
-    )
-    .await;
+    outage_then_recovery(Outage::Hanging, &["cannot reach Secrets Manager"]).await;
 }

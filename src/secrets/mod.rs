@@ -96,6 +96,35 @@ fn verb(keys: &[&str]) -> &'static str {
     if keys.len() == 1 { "is" } else { "are" }
 }
 
+impl SecretsError {
+    /// What may be told to a caller whose signature could not be checked (there
+    /// was no key to check it with): the kind of problem and the key or AWS error
+    /// code, without the secret's name or ARN and without AWS's message, which
+    /// names the account and the role.
+    pub fn unverified_summary(&self) -> String {
+        let summary = match self {
+            SecretsError::MissingKey { key, .. } => {
+                format!("{key} is missing from the function's secret")
+            }
+            SecretsError::InvalidValue { key, why, .. } => {
+                format!("{key} in the function's secret {why}")
+            }
+            SecretsError::NotJsonObject { .. } => {
+                "the function's secret is not a JSON object".into()
+            }
+            SecretsError::Aws { code, .. } => format!("cannot read the function's secret: {code}"),
+            SecretsError::Unreachable { .. } => "cannot reach Secrets Manager".into(),
+            // Our own wording about the function's settings (SECRET_TTL_SECONDS, ...).
+            SecretsError::NotConfigured(why) => why.clone(),
+            SecretsError::NoTableauCredentials { .. }
+            | SecretsError::BothTableauCredentials { .. } => {
+                "the function's secret is not usable".into()
+            }
+        };
+        format!("{summary} (details in the function's log)")
+    }
+}
+
 impl fmt::Display for SecretsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
