@@ -95,22 +95,20 @@ impl WebhookHandler {
         seen.run_id = event.data.run_id.clone();
         seen.job_id = event.data.job_id.clone();
         if let Some(limit) = settings.max_event_age {
-            match event.age(SystemTime::now()) {
-                Some(age) if age <= limit => {}
-                Some(age) => {
-                    tracing::warn!(
-                        age_seconds = age.as_secs(),
-                        limit_seconds = limit.as_secs(),
-                        "event older than MAX_EVENT_AGE_SECONDS"
-                    );
-                    return Answer::Unauthorized;
-                }
-                None => {
-                    tracing::warn!(
-                        "event timestamp missing or not RFC 3339 while MAX_EVENT_AGE_SECONDS is set"
-                    );
-                    return Answer::Unauthorized;
-                }
+            let rejection = match event.age(SystemTime::now()) {
+                Some(age) if age <= limit => None,
+                Some(age) => Some(format!(
+                    "event is {}s old, more than MAX_EVENT_AGE_SECONDS={}",
+                    age.as_secs(),
+                    limit.as_secs()
+                )),
+                None => Some(
+                    "timestamp missing or not RFC 3339 while MAX_EVENT_AGE_SECONDS is set".into(),
+                ),
+            };
+            if rejection.is_some() {
+                seen.rejection = rejection;
+                return Answer::Unauthorized;
             }
         }
         let job = match event.decision() {

@@ -95,3 +95,32 @@ fn samples_are_signed_with_the_demo_key_and_match_their_bodies() {
         .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_rejection_is_explained_in_the_log_line_only() {
+    let capture = LogCapture::default();
+    let _guard = capture.install();
+    let handler = handler(
+        settings(&[
+            ("REFRESH_TARGETS", r#"[{"workbook":"Sales"}]"#),
+            ("MAX_EVENT_AGE_SECONDS", "60"),
+        ]),
+        FixedSecrets::complete("http://127.0.0.1:9"),
+        Arc::new(RecordingRefresher::default()),
+    );
+    let (status, body) = invoke(&handler, &sample_event("run-succeeded.json")).await;
+    assert_eq!(
+        (status, body),
+        (401, serde_json::json!({"status":"unauthorized"}))
+    );
+    let logs = capture.text();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("webhook unauthorized"))
+        .expect("the invocation line");
+    assert!(
+        line.contains("MAX_EVENT_AGE_SECONDS=60")
+            && line.contains("wev_2L6Z3l8uPedXKPq9D2nWbPIip7Z"),
+        "{line}"
+    );
+}
