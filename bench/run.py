@@ -379,7 +379,7 @@ def report(m, sizes, init_runs, configs, scaling, profiles, quick):
                 base = statistics.median(runs[0]["warm"])
                 med = statistics.median(r["warm"])
                 cells.append(f"{ms(med)} ms (×{med / base:.1f}), {r['tableau_req']:.0f} req, "
-                             f"{r['tableau_conn']:.0f} new conn; {fmt_answers(r)}")
+                             f"{r['tableau_conn']:.1f} new conn (first call {r['first_tableau']['connections']}); {fmt_answers(r)}")
             L.append(f"| {n} | " + " | ".join(cells) + " |")
         L.append("")
     if profiles:

@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod function_url;
 pub mod handler;
+pub mod logging;
 pub mod secrets;
 pub mod settings;
 pub mod tableau;

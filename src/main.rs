@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    dbt_tableau_refresh::logging::init();
     let handler = Arc::new(WebhookHandler::new(
         Settings::from_env(),
         secrets::from_env().await,

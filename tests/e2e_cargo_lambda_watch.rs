@@ -132,6 +132,8 @@ async fn the_real_binary_answers_webhooks_under_cargo_lambda_watch() {
             r#"[{"workbook":"Weekly KPIs","jobs":["123"]},{"datasource":"Orders"}]"#.into(),
         ),
     ]);
+    // reqwest is built without a crypto provider of its own (Cargo.toml).
+    dbt_tableau_refresh::tableau::client::install_crypto_provider();
     let http = reqwest::Client::new();
     let body = sample_body("run-succeeded.json");
     let signature = sign(DEMO_KEY.as_bytes(), body.as_bytes());

@@ -20,9 +20,11 @@ use super::{Origin, SecretSource, Secrets, SecretsError};
 use crate::BoxFuture;
 use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::SharedHttpClient;
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls;
 use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::fmt;
@@ -52,12 +54,27 @@ pub const MAX_ATTEMPTS: u32 = 2;
 /// production; injectable so tests don't mutate the process environment).
 pub type Fallback = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// Applies this function's timeouts and retries to a Secrets Manager client
-/// configuration, so that the SDK can never outlast the invocation's deadline.
+/// The SDK's HTTP client: hyper 1 + rustls with the ring provider (the one reqwest
+/// uses too) and the system's root certificates, loaded on the first connection.
+/// aws-config's `default-https-client` would select aws-lc-rs, a second crypto
+/// provider of about 1 MB; with that feature off the SDK has no client unless one is
+/// given. Build one per tokio runtime: its connection pool belongs to the runtime.
+pub fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+/// Applies this function's HTTP client ([`http_client`]), timeouts and retries to
+/// a Secrets Manager client configuration, so that the SDK can never outlast the
+/// invocation's deadline.
 pub fn bounded(
     builder: aws_sdk_secretsmanager::config::Builder,
 ) -> aws_sdk_secretsmanager::config::Builder {
     builder
+        .http_client(http_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -119,7 +136,12 @@ impl SecretsManagerSource {
     /// credentials are resolved on the first request.
     pub async fn from_env(secret_id: &str) -> Result<SecretsManagerSource, SecretsError> {
         let ttl = ttl_from(std::env::var(SECRET_TTL_VARIABLE).ok().as_deref())?;
-        let sdk_config = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        // For the credential providers that call out (web identity, ECS, IMDS);
+        // the Secrets Manager client gets its own from `bounded`.
+        let sdk_config = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client())
+            .load()
+            .await;
         let client = Client::from_conf(
             bounded(aws_sdk_secretsmanager::config::Builder::from(&sdk_config)).build(),
         );

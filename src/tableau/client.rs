@@ -75,6 +75,7 @@ impl Client {
     }
 
     pub fn default_http() -> Result<reqwest::Client, String> {
+        install_crypto_provider();
         reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(55))
@@ -226,6 +227,15 @@ impl Client {
     }
 }
 
+/// Installs ring as the process's rustls crypto provider, which reqwest (built
+/// with `rustls-no-provider`) uses, with its platform verifier and the system's
+/// roots. The AWS SDK's client names ring explicitly (`secrets::aws::http_client`):
+/// one provider in the binary. Call before building any `reqwest::Client`; a no-op
+/// when a provider is installed already.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
@@ -374,7 +384,7 @@ mod tests {
 
     #[test]
     fn bad_fixed_version_is_a_configuration_error() {
-        let http = reqwest::Client::new();
+        let http = Client::default_http().unwrap();
         assert!(Client::new(http.clone(), Some("three".into())).is_err());
         assert!(
             Client::new(http.clone(), Some(" ".into()))
