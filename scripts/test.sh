@@ -34,8 +34,8 @@ if ! cargo deny --version >/dev/null 2>&1; then
     cargo install cargo-deny --locked
 fi
 cargo deny check bans licenses sources
+echo "==> benchmark: release build and a quick run (./scripts/bench.sh runs it in full)"
+python3 -m py_compile bench/*.py scripts/make-event.py
+./scripts/bench.sh --quick --out target/bench/quick-results.md
 echo "==> cargo test"
 cargo test --all-targets --locked
-echo "==> benchmark builds (py_compile, imports; scripts/bench.sh runs it)"
-python3 -m py_compile bench/*.py scripts/make-event.py
-python3 bench/run.py --help >/dev/null

@@ -565,7 +565,7 @@ async fn slow_loris_lookup_answer_fails_at_the_deadline() {
     let (report, _) = raw_fault(Route::Lookup, Fault::SlowLoris, budget).await;
     assert_eq!(
         report.error.as_deref(),
-        Some("workbook \"Sales\": lookup failed: Tableau did not answer in time")
+        Some("workbook \"Sales\": Tableau did not answer in time")
     );
 }
 

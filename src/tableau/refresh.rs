@@ -226,6 +226,10 @@ fn find_message(credentials: &TableauCredentials, target: &Target, e: &FindError
             "{kind} \"{name}\" is in several projects named \"{project}\" (nested projects?); \
              rename one of the items"
         ),
+        // The same words whichever timer fires first, the call's or the target's.
+        (FindError::Tableau(TableauError::Deadline), _) => {
+            target_message(credentials, target, &TableauError::Deadline)
+        }
         (FindError::Tableau(e), _) => {
             format!("{target}: lookup failed: {}", explain(credentials, e))
         }
