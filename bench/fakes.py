@@ -38,6 +38,8 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from http_body import read_body
+
 PAT_NAME = "bench-pat"
 PAT_SECRET = "bench-pat-secret"
 SITE_CONTENT_URL = "bench"
@@ -86,17 +88,7 @@ class CountingHandler(BaseHTTPRequestHandler):
         pass
 
     def read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            out = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return out
-                out += self.rfile.read(size)
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        return read_body(self)
 
     def answer(self, status, body=b"", headers=(), route="other"):
         with self.counters.lock:

@@ -22,6 +22,8 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from http_body import read_body
+
 PREFIX = "/2018-06-01/runtime"
 DEADLINE_MS = 15_000
 
@@ -71,17 +73,7 @@ class RuntimeAPI:
                     self.wfile.write(body)
 
             def _read_body(self):
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    out = b""
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return out
-                        out += self.rfile.read(size)
-                        self.rfile.readline()
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                return read_body(self)
 
             def do_GET(self):
                 if self.path != PREFIX + "/invocation/next":
