@@ -1,10 +1,10 @@
-//! The Secrets Manager source with the real SDK client over HTTP: against
-//! `moto_server` (started by ./scripts/test.sh, which sets MOTO_ENDPOINT) and, for
-//! errors moto can't produce, against a wiremock server speaking the same protocol.
+//! The Secrets Manager source with the real SDK client over HTTP, against
+//! `moto_server` (started by ./scripts/test.sh, which sets MOTO_ENDPOINT). The
+//! failures moto can't produce are in secrets_manager_errors.rs.
 
 use aws_sdk_secretsmanager::primitives::Blob;
 use dbt_tableau_refresh::handler::{Delivery, WebhookHandler};
-use dbt_tableau_refresh::secrets::aws::{self, Fallback, SecretsManagerSource};
+use dbt_tableau_refresh::secrets::aws::{Fallback, SecretsManagerSource};
 use dbt_tableau_refresh::secrets::{
     ExposeSecret, SecretSource, SecretsError, TABLEAU_SITE_NAME, TABLEAU_SITE_URL,
     TableauCredentials,
@@ -17,14 +17,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use wiremock::matchers::{header, method};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod common;
-use common::moto::{Calls, client, create_secret, moto_endpoint, put_secret, unique};
-
-const LONG: Duration = Duration::from_secs(300);
-const MINUTE: Duration = Duration::from_secs(60);
+use common::moto::{
+    Calls, LONG, MINUTE, client, create_secret, moto_endpoint, no_fallback, put_secret, unique,
+};
 
 fn full_secret(webhook_key: &str) -> String {
     json!({
@@ -35,10 +32,6 @@ fn full_secret(webhook_key: &str) -> String {
         "TABLEAU_API_TOKEN_SECRET": "pat-secret-value",
     })
     .to_string()
-}
-
-fn no_fallback() -> Fallback {
-    Arc::new(|_| None)
 }
 
 fn fallback(pairs: &[(&str, &str)]) -> Fallback {
@@ -295,139 +288,6 @@ async fn secret_not_found_names_the_code_and_the_secret_and_is_not_cached() {
         "created-later"
     );
     assert_eq!(calls.operations(), 2);
-}
-
-#[tokio::test]
-async fn endpoint_down_is_unreachable_quickly_and_not_cached() {
-    // A port that was free a moment ago: nothing listens on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let calls = Calls::default();
-    let source = SecretsManagerSource::new(
-        client(&format!("http://127.0.0.1:{port}"), Some(&calls)),
-        "prod/dbt-tableau-refresh",
-        LONG,
-        MINUTE,
-    )
-    .with_fallback(no_fallback());
-    for round in 1..=2 {
-        let started = Instant::now();
-        let err = source.current().await.unwrap_err();
-        let elapsed = started.elapsed();
-        eprintln!(
-            "endpoint down, round {round}: {err} after {elapsed:?}, {} attempts so far",
-            calls.attempts()
-        );
-        assert!(matches!(err, SecretsError::Unreachable { .. }), "{err:?}");
-        assert!(
-            err.to_string().contains("prod/dbt-tableau-refresh"),
-            "{err}"
-        );
-        assert!(
-            elapsed <= aws::OPERATION_TIMEOUT + Duration::from_millis(500),
-            "took {elapsed:?}"
-        );
-        assert_eq!(calls.operations(), round, "each invocation tries again");
-    }
-    assert!(calls.attempts() <= 2 * aws::MAX_ATTEMPTS as usize);
-}
-
-#[tokio::test]
-async fn an_endpoint_that_never_answers_is_unreachable_within_the_operation_timeout() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
-        .mount(&server)
-        .await;
-    let source = SecretsManagerSource::new(client(&server.uri(), None), "slow", LONG, MINUTE);
-    let started = Instant::now();
-    let err = source.current().await.unwrap_err();
-    let elapsed = started.elapsed();
-    eprintln!("never answers: {err} after {elapsed:?}");
-    assert!(matches!(err, SecretsError::Unreachable { .. }), "{err:?}");
-    assert!(
-        elapsed <= aws::OPERATION_TIMEOUT + Duration::from_millis(500),
-        "took {elapsed:?}"
-    );
-}
-
-/// Secrets Manager's JSON error answer, as moto can't be made to give it.
-fn aws_error(code: &str, message: &str) -> ResponseTemplate {
-    ResponseTemplate::new(400)
-        .insert_header("content-type", "application/x-amz-json-1.1")
-        .insert_header("x-amzn-requestid", "test-request")
-        .set_body_string(json!({"__type": code, "Message": message}).to_string())
-}
-
-#[tokio::test]
-async fn access_denied_names_the_code_and_the_secret() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(header("x-amz-target", "secretsmanager.GetSecretValue"))
-        .respond_with(aws_error(
-            "AccessDeniedException",
-            "User: arn:aws:sts::123456789012:assumed-role/fn is not authorized to perform: \
-             secretsmanager:GetSecretValue",
-        ))
-        .mount(&server)
-        .await;
-    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:dbt-tableau-refresh-AbCdEf";
-    let source = SecretsManagerSource::new(client(&server.uri(), None), arn, LONG, MINUTE);
-    let err = source.current().await.unwrap_err();
-    match &err {
-        SecretsError::Aws { code, .. } => assert_eq!(code, "AccessDeniedException"),
-        other => panic!("{other:?}"),
-    }
-    let text = err.to_string();
-    eprintln!("access denied: {text}");
-    assert!(
-        text.contains(arn) && text.contains("AccessDeniedException"),
-        "{text}"
-    );
-    assert_eq!(
-        server.received_requests().await.unwrap().len(),
-        1,
-        "not retried"
-    );
-    // Not cached.
-    source.current().await.unwrap_err();
-    assert_eq!(server.received_requests().await.unwrap().len(), 2);
-}
-
-#[tokio::test]
-async fn throttling_is_retried_a_bounded_number_of_times() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(aws_error("ThrottlingException", "Rate exceeded"))
-        .mount(&server)
-        .await;
-    let source = SecretsManagerSource::new(client(&server.uri(), None), "busy", LONG, MINUTE);
-    let started = Instant::now();
-    let err = source.current().await.unwrap_err();
-    assert!(
-        started.elapsed() <= aws::OPERATION_TIMEOUT + Duration::from_millis(500),
-        "took {:?}",
-        started.elapsed()
-    );
-    let text = err.to_string();
-    let requests = server.received_requests().await.unwrap().len();
-    eprintln!(
-        "throttled: {text} after {requests} requests in {:?}",
-        started.elapsed()
-    );
-    assert!(text.contains("busy"), "{text}");
-    assert!(
-        text.contains("ThrottlingException") || matches!(err, SecretsError::Unreachable { .. }),
-        "{text}"
-    );
-    let requests = server.received_requests().await.unwrap().len();
-    assert!(
-        (1..=aws::MAX_ATTEMPTS as usize).contains(&requests),
-        "{requests} requests"
-    );
 }
 
 fn sign(key: &str, body: &[u8]) -> String {

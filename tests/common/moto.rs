@@ -1,5 +1,6 @@
 //! moto_server plumbing: the real Secrets Manager SDK client pointed at the
-//! emulator that ./scripts/test.sh starts (MOTO_ENDPOINT), and a call counter.
+//! emulator that ./scripts/test.sh starts (MOTO_ENDPOINT), a call counter, and
+//! the source settings the Secrets Manager tests share.
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::interceptors::{
@@ -9,10 +10,19 @@ use aws_sdk_secretsmanager::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
 use aws_sdk_secretsmanager::error::BoxError;
-use dbt_tableau_refresh::secrets::aws;
+use dbt_tableau_refresh::secrets::aws::{self, Fallback};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A TTL no test outlives, so only what a test does makes the source fetch.
+pub const LONG: Duration = Duration::from_secs(300);
+pub const MINUTE: Duration = Duration::from_secs(60);
+
+/// Keeps the test's environment out of the source: only the secret counts.
+pub fn no_fallback() -> Fallback {
+    Arc::new(|_| None)
+}
 
 pub fn moto_endpoint() -> String {
     match std::env::var("MOTO_ENDPOINT") {
