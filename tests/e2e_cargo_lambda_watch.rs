@@ -115,14 +115,7 @@ async fn post(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_binary_answers_webhooks_under_cargo_lambda_watch() {
-    let fake = FakeTableau::start(
-        vec![
-            item("wb-kpi", "Weekly KPIs", "Ops"),
-            item("wb-kpi-old", "Weekly KPIs (old)", "Ops"),
-        ],
-        vec![item("ds-orders", "Orders", "Data")],
-    )
-    .await;
+    let fake = kpi_fake().await;
     let secret = unique("e2e-watch");
     create_secret(&secret, &fake.secret_json(DEMO_KEY)).await;
     let watch = start_watch(&[

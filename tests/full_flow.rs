@@ -16,14 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 async fn production_like(targets: &str) -> (WebhookHandler, FakeTableau, Calls) {
-    let fake = FakeTableau::start(
-        vec![
-            item("wb-kpi", "Weekly KPIs", "Ops"),
-            item("wb-kpi-old", "Weekly KPIs (old)", "Ops"),
-        ],
-        vec![item("ds-orders", "Orders", "Data")],
-    )
-    .await;
+    let fake = kpi_fake().await;
     let secret = unique("full-flow");
     create_secret(&secret, &fake.secret_json(DEMO_KEY)).await;
     let calls = Calls::default();

@@ -143,9 +143,9 @@ fn from_env_reads_the_secret_named_by_secret_id() {
             .await;
         assert_eq!(answer.http_status(), 500);
         assert!(
-            answer.body().to_string().contains("SECRET_TTL_SECONDS"),
+            answer.body_text().contains("SECRET_TTL_SECONDS"),
             "{}",
-            answer.body()
+            answer.body_text()
         );
     });
 }

@@ -67,6 +67,19 @@ pub async fn catalogue_fake() -> FakeTableau {
     .await
 }
 
+/// "Weekly KPIs" beside "Weekly KPIs (old)", and one data source: what the
+/// whole-function tests refresh.
+pub async fn kpi_fake() -> FakeTableau {
+    FakeTableau::start(
+        vec![
+            item("wb-kpi", "Weekly KPIs", "Ops"),
+            item("wb-kpi-old", "Weekly KPIs (old)", "Ops"),
+        ],
+        vec![item("ds-orders", "Orders", "Data")],
+    )
+    .await
+}
+
 /// A fake with one unambiguous workbook and data source per name.
 pub async fn small_fake() -> FakeTableau {
     FakeTableau::start(
