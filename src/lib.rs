@@ -8,11 +8,13 @@ pub mod answer;
 pub mod function_url;
 pub mod handler;
 pub mod logging;
+pub mod resolve;
 pub mod secrets;
 pub mod settings;
 pub mod tableau;
 pub mod targets;
 pub mod webhook;
+pub mod workflow;
 
 /// A boxed future, so the seams ([`secrets::SecretSource`], [`tableau::Refresher`])
 /// can be trait objects.

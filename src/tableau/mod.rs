@@ -39,6 +39,24 @@ pub trait Refresher: Send + Sync {
 /// version for the container's life. An error (a malformed `TABLEAU_API_VERSION`,
 /// an HTTP client that could not be built) is a configuration error.
 pub fn from_env() -> Result<Arc<dyn Refresher>, String> {
+    refresher_from_env().map(|r| Arc::new(r) as Arc<dyn Refresher>)
+}
+
+/// The concrete refresher, for callers that also follow jobs.
+pub fn refresher_from_env() -> Result<TableauRefresher, String> {
     let version = std::env::var(API_VERSION_VARIABLE).ok();
-    TableauRefresher::new(version).map(|r| Arc::new(r) as Arc<dyn Refresher>)
+    let concurrency = max_concurrency(std::env::var(MAX_CONCURRENCY_VARIABLE).ok().as_deref())?;
+    Ok(TableauRefresher::new(version)?.with_max_concurrency(concurrency))
+}
+
+pub const MAX_CONCURRENCY_VARIABLE: &str = "TABLEAU_MAX_CONCURRENCY";
+
+/// `TABLEAU_MAX_CONCURRENCY`: a whole number from 1; unset or empty is the default.
+pub fn max_concurrency(raw: Option<&str>) -> Result<usize, String> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(refresh::DEFAULT_MAX_CONCURRENCY),
+        Some(v) => v.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| {
+            format!("{MAX_CONCURRENCY_VARIABLE} must be a whole number of at least 1, not \"{v}\"")
+        }),
+    }
 }

@@ -275,21 +275,11 @@ impl FakeTableau {
 }
 
 pub fn workbook(name: &str, project: Option<&str>) -> Target {
-    Target {
-        kind: ItemKind::Workbook,
-        name: name.into(),
-        project: project.map(Into::into),
-        jobs: None,
-    }
+    Target::named(ItemKind::Workbook, name, project)
 }
 
 pub fn datasource(name: &str, project: Option<&str>) -> Target {
-    Target {
-        kind: ItemKind::Datasource,
-        name: name.into(),
-        project: project.map(Into::into),
-        jobs: None,
-    }
+    Target::named(ItemKind::Datasource, name, project)
 }
 
 pub fn tableau_error(status: u16, code: &str, summary: &str, detail: &str) -> ResponseTemplate {
