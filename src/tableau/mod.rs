@@ -2,12 +2,14 @@
 //!
 //! [`client`] is the HTTP layer (version, retries, timeouts), [`auth`] the
 //! session, [`items`] workbooks and data sources, [`refresh`] the flow that
-//! implements [`Refresher`]. No Lambda types here.
+//! implements [`Refresher`], [`jobs`] reads the jobs a refresh started. No
+//! Lambda types here.
 
 pub mod auth;
 pub mod client;
 pub mod error;
 pub mod items;
+pub mod jobs;
 mod json;
 pub mod jwt;
 pub mod refresh;

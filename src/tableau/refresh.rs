@@ -212,7 +212,7 @@ pub fn retryable(e: &TableauError) -> bool {
 
 /// Best effort, and short: a session left behind expires on its own, while a
 /// late answer makes dbt Cloud retry the whole webhook.
-async fn sign_out(session: &Session<'_>, deadline: Instant) {
+pub(super) async fn sign_out(session: &Session<'_>, deadline: Instant) {
     let now = Instant::now();
     let until = (now + SIGN_OUT_MAX).min(now.max(deadline) + SIGN_OUT_GRACE);
     match timeout_at(until, session.sign_out(until)).await {
@@ -226,7 +226,7 @@ async fn sign_out(session: &Session<'_>, deadline: Instant) {
     }
 }
 
-fn version_message(server: &str, e: &TableauError) -> String {
+pub(super) fn version_message(server: &str, e: &TableauError) -> String {
     match e {
         TableauError::Deadline => {
             format!("Tableau did not answer in time (reading the REST API version from {server})")
@@ -239,7 +239,7 @@ fn version_message(server: &str, e: &TableauError) -> String {
     }
 }
 
-fn sign_in_message(access: &TableauAccess, e: &TableauError) -> String {
+pub(super) fn sign_in_message(access: &TableauAccess, e: &TableauError) -> String {
     match (e, &access.credentials) {
         (TableauError::Deadline, _) => "Tableau did not answer in time (signing in)".to_owned(),
         (
@@ -331,5 +331,19 @@ fn user(credentials: &TableauCredentials) -> String {
         TableauCredentials::ConnectedApp { username, .. } => {
             format!("the user {username} (TABLEAU_USERNAME)")
         }
+    }
+}
+
+impl TableauRefresher {
+    /// Reads each of `job_ids` once, over one session signed in for reading jobs,
+    /// signed out at the end: [`crate::follow`] says how the answers map to
+    /// outcomes.
+    pub async fn check_jobs(
+        &self,
+        access: &TableauAccess,
+        job_ids: &[String],
+        deadline: Instant,
+    ) -> crate::follow::CheckOutcome {
+        super::jobs::check(&self.client, access, job_ids, deadline).await
     }
 }
