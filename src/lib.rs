@@ -5,6 +5,7 @@
 //! (signature, event), [`targets`] (routing), [`secrets`] and [`tableau`].
 
 pub mod answer;
+pub mod exposures;
 pub mod function_url;
 pub mod handler;
 pub mod logging;
