@@ -40,12 +40,13 @@ pub struct Verdict {
 }
 
 /// Splits `meta.tableau` into item objects: one object, or a non-empty list of them.
-/// What each object says is the target vocabulary's business, not this one's.
-pub fn tableau_items(value: &Value) -> Result<Vec<Value>, String> {
+/// What each object says is the target vocabulary's business, not this one's. `at`
+/// names the field in errors (`meta.tableau`, `config.meta.tableau`).
+pub fn tableau_items(value: &Value, at: &str) -> Result<Vec<Value>, String> {
     match value {
         Value::Object(_) => Ok(vec![value.clone()]),
         Value::Array(list) if list.is_empty() => {
-            Err("meta.tableau is an empty list: it names no Tableau item".into())
+            Err(format!("{at} is an empty list: it names no Tableau item"))
         }
         Value::Array(list) => list
             .iter()
@@ -53,13 +54,13 @@ pub fn tableau_items(value: &Value) -> Result<Vec<Value>, String> {
             .map(|(index, item)| match item {
                 Value::Object(_) => Ok(item.clone()),
                 other => Err(format!(
-                    "meta.tableau[{index}] must be an object such as {{\"workbook\": \"Sales\"}}, not {}",
+                    "{at}[{index}] must be an object such as {{\"workbook\": \"Sales\"}}, not {}",
                     kind_of(other)
                 )),
             })
             .collect(),
         other => Err(format!(
-            "meta.tableau must be an object such as {{\"workbook\": \"Sales\"}} or a list of them, not {}",
+            "{at} must be an object such as {{\"workbook\": \"Sales\"}} or a list of them, not {}",
             kind_of(other)
         )),
     }
@@ -86,7 +87,7 @@ pub fn decide(manifest: &ManifestView, outcome: &RunOutcome) -> Vec<Verdict> {
         .map(|exposure| Verdict {
             exposure: exposure.unique_id.clone(),
             name: exposure.name.clone(),
-            items: tableau_items(&exposure.tableau),
+            items: tableau_items(&exposure.tableau, exposure.tableau_at),
             decision: walk.judge(&manifest.graph, &marks, exposure),
         })
         .collect()

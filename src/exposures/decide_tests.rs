@@ -13,6 +13,7 @@ pub(super) fn view(parent_map: &[(&str, &[&str])], exposures: &[(&str, &[&str])]
             unique_id: (*id).to_owned(),
             name: id.rsplit('.').next().unwrap_or(id).to_owned(),
             tableau: json!({"workbook": id}),
+            tableau_at: "meta.tableau",
             depends_on: deps.iter().map(|d| graph.intern(d)).collect(),
         })
         .collect();
@@ -284,21 +285,21 @@ fn a_cycle_in_a_malformed_parent_map_ends() {
 #[test]
 fn meta_tableau_is_one_object_or_a_list_of_objects() {
     let one = json!({"workbook": "Sales"});
-    assert_eq!(tableau_items(&one), Ok(vec![one.clone()]));
+    assert_eq!(tableau_items(&one, "meta.tableau"), Ok(vec![one.clone()]));
     let two = json!([{"workbook": "Sales"}, {"datasource_id": "abc"}]);
-    assert_eq!(tableau_items(&two).map(|v| v.len()), Ok(2));
+    assert_eq!(tableau_items(&two, "meta.tableau").map(|v| v.len()), Ok(2));
     for bad in [
         json!("Sales"),
         json!([]),
         json!([{"workbook": "A"}, 3]),
         json!(true),
     ] {
-        assert!(tableau_items(&bad).is_err(), "{bad}");
+        assert!(tableau_items(&bad, "meta.tableau").is_err(), "{bad}");
     }
     assert!(
-        tableau_items(&json!([{"workbook": "A"}, "B"]))
+        tableau_items(&json!([{"workbook": "A"}, "B"]), "config.meta.tableau")
             .unwrap_err()
-            .contains("meta.tableau[1]")
+            .contains("config.meta.tableau[1] must be an object")
     );
 }
 

@@ -32,6 +32,9 @@ pub struct Exposure {
     /// one into the other; older manifests may have only one). Raw: what it names is
     /// judged per exposure by the decision, so one malformed exposure fails alone.
     pub tableau: Value,
+    /// Where `tableau` was found (`meta.tableau` or `config.meta.tableau`), so an
+    /// error points at what the author wrote.
+    pub tableau_at: &'static str,
     /// `depends_on.nodes`, interned.
     pub depends_on: Vec<NodeId>,
 }
@@ -234,11 +237,15 @@ impl<'de> Visitor<'de> for &mut ExposuresSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(unique_id) = map.next_key::<String>()? {
             let raw: RawExposure = map.next_value()?;
-            let tableau = raw
-                .meta
-                .and_then(|m| m.tableau)
-                .or_else(|| raw.config.and_then(|c| c.meta).and_then(|m| m.tableau));
-            let Some(tableau) = tableau else {
+            let tableau = match raw.meta.and_then(|m| m.tableau) {
+                Some(value) => Some((value, "meta.tableau")),
+                None => raw
+                    .config
+                    .and_then(|c| c.meta)
+                    .and_then(|m| m.tableau)
+                    .map(|value| (value, "config.meta.tableau")),
+            };
+            let Some((tableau, tableau_at)) = tableau else {
                 self.without_tableau += 1;
                 continue;
             };
@@ -248,6 +255,7 @@ impl<'de> Visitor<'de> for &mut ExposuresSeed<'_> {
                 name: raw.name.unwrap_or_default(),
                 unique_id,
                 tableau,
+                tableau_at,
                 depends_on,
             });
         }

@@ -105,7 +105,9 @@ fn keeps_exposures_with_tableau_meta_and_the_parent_map() {
         view.exposures[0].tableau,
         json!([{"datasource": "Orders"}, {"workbook_id": "abc"}])
     );
+    assert_eq!(view.exposures[0].tableau_at, "config.meta.tableau");
     assert_eq!(view.exposures[1].tableau, json!({"workbook": "From meta"}));
+    assert_eq!(view.exposures[1].tableau_at, "meta.tableau");
     let sales = &view.exposures[2];
     assert_eq!(sales.name, "sales");
     let deps: Vec<&str> = sales
