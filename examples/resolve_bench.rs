@@ -11,7 +11,7 @@
 //! The files are streamed from disk, so the figure is the resolver's, not the input's.
 
 use dbt_tableau_refresh::exposures::{
-    Decision, RunOutcome, RunResults, Verdict, decide, read_manifest, read_run_results,
+    Decision, RunOutcome, Verdict, decide, read_manifest, read_run_results,
 };
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -61,16 +61,15 @@ fn run(
     );
 
     let started = Instant::now();
-    let mut steps: Vec<RunResults> = Vec::new();
+    let mut outcome = RunOutcome::default();
     let mut step_bytes = 0;
     for path in step_paths {
         step_bytes += std::fs::metadata(path)?.len();
-        steps.push(read_run_results(File::open(path)?)?);
+        outcome.add(read_run_results(File::open(path)?)?);
     }
-    let outcome = RunOutcome::from_steps(&steps);
     println!(
         "run_results: {} step(s), {:.1} MB, read and combined in {:.2} s: {} nodes",
-        steps.len(),
+        step_paths.len(),
         mb(step_bytes),
         started.elapsed().as_secs_f64(),
         outcome.len()

@@ -155,13 +155,20 @@ impl RunOutcome {
     /// retry` or a second `dbt run` rebuilding it), and steps that do not execute
     /// nodes ([`NON_EXECUTING`]) are left out.
     pub fn from_steps<'a>(steps: impl IntoIterator<Item = &'a RunResults>) -> RunOutcome {
-        let mut statuses = HashMap::new();
-        for step in steps.into_iter().filter(|s| s.counts()) {
-            for result in &step.results {
-                statuses.insert(result.unique_id.clone(), result.status.clone());
-            }
+        let mut outcome = RunOutcome::default();
+        for step in steps {
+            outcome.add(step.clone());
         }
-        RunOutcome { statuses }
+        outcome
+    }
+
+    /// Adds the next step, taking its results over: a caller fetching a run's steps
+    /// one by one holds one step's file at a time, not all of them.
+    pub fn add(&mut self, step: RunResults) {
+        if step.counts() {
+            self.statuses
+                .extend(step.results.into_iter().map(|r| (r.unique_id, r.status)));
+        }
     }
 
     pub fn status(&self, unique_id: &str) -> Option<&Status> {

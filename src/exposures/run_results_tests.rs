@@ -61,3 +61,39 @@ fn bad_run_results_are_errors() {
         assert!(error.to_string().contains(why), "{error} lacks {why}");
     }
 }
+
+#[test]
+fn adding_steps_one_by_one_is_combining_them() {
+    let step = |which: &str, results: &[(&str, Status)]| RunResults {
+        which: Some(which.into()),
+        results: results
+            .iter()
+            .map(|(id, s)| NodeResult {
+                unique_id: (*id).into(),
+                status: s.clone(),
+            })
+            .collect(),
+    };
+    let steps = [
+        step(
+            "run",
+            &[("model.p.a", Status::Error), ("model.p.b", Status::Success)],
+        ),
+        step("retry", &[("model.p.a", Status::Success)]),
+        step(
+            "generate",
+            &[
+                ("model.p.b", Status::Success),
+                ("model.p.c", Status::Success),
+            ],
+        ),
+    ];
+    let mut one_by_one = RunOutcome::default();
+    for s in steps.clone() {
+        one_by_one.add(s);
+    }
+    assert_eq!(one_by_one, RunOutcome::from_steps(&steps));
+    assert_eq!(one_by_one.len(), 2);
+    assert_eq!(one_by_one.status("model.p.a"), Some(&Status::Success));
+    assert_eq!(one_by_one.status("model.p.c"), None);
+}
