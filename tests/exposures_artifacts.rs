@@ -3,8 +3,9 @@
 //! (the rule written plainly in Python, bench/exposures_reference.py).
 
 use dbt_tableau_refresh::exposures::{
-    Decision, RunOutcome, RunResults, Verdict, decide, read_manifest, read_run_results,
+    Decision, RunOutcome, RunResults, Verdict, decide, plan, read_manifest, read_run_results,
 };
+use dbt_tableau_refresh::targets::Target;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -117,19 +118,80 @@ fn check(name: &str) {
         );
     }
     // The malformed exposures all sit below fresh models (README), so their
-    // decision is known; what is wrong with them is the item parser's to say.
+    // decision is known too; each fails alone, saying where and what.
     for exposure in &malformed {
-        assert_eq!(
-            by_id[exposure.as_str()].decision,
-            Decision::Fresh,
-            "{name}: {exposure}"
+        let verdict = by_id[exposure.as_str()];
+        assert_eq!(verdict.decision, Decision::Fresh, "{name}: {exposure}");
+        let error = verdict.items.as_ref().unwrap_err();
+        assert!(
+            error.starts_with("meta.tableau"),
+            "{name}: {exposure}: {error}"
         );
     }
-    let number = by_id["exposure.tableau_demo.broken_number"]
-        .items
-        .as_ref()
-        .unwrap_err();
-    assert!(number.contains("tableau must be an object"), "{number}");
+    let error = |e: &str| by_id[e].items.clone().unwrap_err();
+    assert!(error("exposure.tableau_demo.broken_list_item").starts_with("meta.tableau[1]: "));
+    assert!(
+        error("exposure.tableau_demo.broken_both_kinds")
+            .contains("both \"workbook\" and \"datasource\"")
+    );
+    assert!(error("exposure.tableau_demo.broken_number").ends_with("not a number"));
+
+    // The plan: the reference's items, each once, named by its first exposure.
+    let plan = plan(&verdicts);
+    let refresh: Vec<Value> = plan.refresh.iter().map(wire).collect();
+    let want: Vec<Value> = expected["refresh"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let mut item = item.clone();
+            let first = item["exposures"][0].clone();
+            let object = item.as_object_mut().unwrap();
+            object.remove("exposures");
+            object.insert("exposure".into(), first);
+            item
+        })
+        .collect();
+    assert_eq!(sorted(refresh), sorted(want), "{name}");
+    let skipped: Vec<Value> = plan.skipped.iter().map(|(t, _)| wire(t)).collect();
+    let want: Vec<Value> = skipped_items(skip_list(&expected));
+    assert_eq!(sorted(skipped), sorted(want), "{name}");
+    assert_eq!(plan.malformed.len(), malformed.len(), "{name}");
+}
+
+/// A target as the workflow state writes it, less `jobs`.
+fn wire(target: &Target) -> Value {
+    let mut value = serde_json::to_value(target).unwrap();
+    value.as_object_mut().unwrap().remove("jobs");
+    value
+}
+
+fn skip_list(expected: &Value) -> Vec<Value> {
+    expected["skipped"].as_array().unwrap().clone()
+}
+
+/// Each blocked exposure's items, each item once, with its first exposure.
+fn skipped_items(skipped: Vec<Value>) -> Vec<Value> {
+    let mut seen: Vec<Value> = Vec::new();
+    let mut out = Vec::new();
+    for skip in skipped {
+        for item in skip["items"].as_array().unwrap() {
+            if !seen.contains(item) {
+                seen.push(item.clone());
+                let mut item = item.clone();
+                item.as_object_mut()
+                    .unwrap()
+                    .insert("exposure".into(), skip["exposure"].clone());
+                out.push(item);
+            }
+        }
+    }
+    out
+}
+
+fn sorted(mut values: Vec<Value>) -> Vec<Value> {
+    values.sort_by_key(|v| v.to_string());
+    values
 }
 
 #[test]

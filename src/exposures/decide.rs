@@ -11,9 +11,10 @@
 //! - **Untouched** otherwise: nothing upstream ran (not listed in answers).
 
 use super::graph::{Graph, NodeId, NodeKind};
+use super::items::parse_tableau;
 use super::manifest::{Exposure, ManifestView};
 use super::run_results::{RunOutcome, Status};
-use serde_json::Value;
+use crate::targets::Target;
 use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,53 +29,30 @@ pub enum Decision {
     Untouched,
 }
 
+impl Decision {
+    /// Why a blocked exposure's items are skipped, for the report's `error`.
+    pub fn why_blocked(&self) -> Option<String> {
+        let Decision::Blocked { node, status } = self else {
+            return None;
+        };
+        Some(if NodeKind::of(node) == NodeKind::Test {
+            format!("not refreshed: {node}, a test on an upstream node, ended {status} in this run")
+        } else {
+            format!("not refreshed: upstream {node} ended {status} in this run")
+        })
+    }
+}
+
 /// The judgement on one exposure with Tableau meta.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub exposure: String,
     pub name: String,
-    /// The Tableau items the exposure names, one raw object each, or what is wrong
-    /// with its `meta.tableau` (this exposure fails; the others go on).
-    pub items: Result<Vec<Value>, String>,
+    /// The Tableau items the exposure names, each with `exposure` set (and `jobs`
+    /// `None`: the entry's jobs were matched before resolving), or what is wrong with
+    /// its `meta.tableau` (this exposure fails; the others go on).
+    pub items: Result<Vec<Target>, String>,
     pub decision: Decision,
-}
-
-/// Splits `meta.tableau` into item objects: one object, or a non-empty list of them.
-/// What each object says is the target vocabulary's business, not this one's. `at`
-/// names the field in errors (`meta.tableau`, `config.meta.tableau`).
-pub fn tableau_items(value: &Value, at: &str) -> Result<Vec<Value>, String> {
-    match value {
-        Value::Object(_) => Ok(vec![value.clone()]),
-        Value::Array(list) if list.is_empty() => {
-            Err(format!("{at} is an empty list: it names no Tableau item"))
-        }
-        Value::Array(list) => list
-            .iter()
-            .enumerate()
-            .map(|(index, item)| match item {
-                Value::Object(_) => Ok(item.clone()),
-                other => Err(format!(
-                    "{at}[{index}] must be an object such as {{\"workbook\": \"Sales\"}}, not {}",
-                    kind_of(other)
-                )),
-            })
-            .collect(),
-        other => Err(format!(
-            "{at} must be an object such as {{\"workbook\": \"Sales\"}} or a list of them, not {}",
-            kind_of(other)
-        )),
-    }
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// One verdict per exposure with Tableau meta, in unique_id order.
@@ -87,7 +65,7 @@ pub fn decide(manifest: &ManifestView, outcome: &RunOutcome) -> Vec<Verdict> {
         .map(|exposure| Verdict {
             exposure: exposure.unique_id.clone(),
             name: exposure.name.clone(),
-            items: tableau_items(&exposure.tableau, exposure.tableau_at),
+            items: parse_tableau(&exposure.tableau, exposure.tableau_at, &exposure.unique_id),
             decision: walk.judge(&manifest.graph, &marks, exposure),
         })
         .collect()

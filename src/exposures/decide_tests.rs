@@ -1,6 +1,7 @@
 //! The decision on hand-built graphs: no files, no I/O.
 
 use super::*;
+use crate::targets::{ItemKind, Target};
 use serde_json::json;
 
 /// A view over `parent_map` with exposures named by `(unique_id, depends_on)`, each
@@ -283,27 +284,6 @@ fn a_cycle_in_a_malformed_parent_map_ends() {
 }
 
 #[test]
-fn meta_tableau_is_one_object_or_a_list_of_objects() {
-    let one = json!({"workbook": "Sales"});
-    assert_eq!(tableau_items(&one, "meta.tableau"), Ok(vec![one.clone()]));
-    let two = json!([{"workbook": "Sales"}, {"datasource_id": "abc"}]);
-    assert_eq!(tableau_items(&two, "meta.tableau").map(|v| v.len()), Ok(2));
-    for bad in [
-        json!("Sales"),
-        json!([]),
-        json!([{"workbook": "A"}, 3]),
-        json!(true),
-    ] {
-        assert!(tableau_items(&bad, "meta.tableau").is_err(), "{bad}");
-    }
-    assert!(
-        tableau_items(&json!([{"workbook": "A"}, "B"]), "config.meta.tableau")
-            .unwrap_err()
-            .contains("config.meta.tableau[1] must be an object")
-    );
-}
-
-#[test]
 fn a_malformed_meta_fails_its_exposure_only_and_is_still_judged() {
     let mut view = view(
         &[("model.p.a", &[])],
@@ -322,8 +302,20 @@ fn a_malformed_meta_fails_its_exposure_only_and_is_still_judged() {
             .contains("not a string")
     );
     assert_eq!(verdicts[0].decision, Decision::Fresh);
+    let mut good = Target::named(ItemKind::Workbook, "exposure.p.good", None);
+    good.exposure = Some("exposure.p.good".into());
+    assert_eq!(verdicts[1].items, Ok(vec![good]));
+}
+
+#[test]
+fn why_blocked_names_the_node_and_its_status() {
     assert_eq!(
-        verdicts[1].items,
-        Ok(vec![json!({"workbook": "exposure.p.good"})])
+        blocked("model.p.a", "error").why_blocked().unwrap(),
+        "not refreshed: upstream model.p.a ended error in this run"
     );
+    assert_eq!(
+        blocked("test.p.a_unique", "fail").why_blocked().unwrap(),
+        "not refreshed: test.p.a_unique, a test on an upstream node, ended fail in this run"
+    );
+    assert_eq!(Decision::Fresh.why_blocked(), None);
 }
