@@ -59,6 +59,28 @@ fn the_definition_has_exactly_the_two_substitutions_the_template_gives() {
     assert_eq!(asl["StartAt"], "Resolve");
 }
 
+/// The function is told the state machine's ARN by name (a reference would be a
+/// cycle), so the name it is built from and the state machine's own must agree.
+#[test]
+fn the_template_gives_the_function_the_arn_of_the_state_machine_it_creates() {
+    let template = include_str!("../template.yaml");
+    let name = "${AWS::StackName}-refresh";
+    assert!(template.contains(&format!("      Name: !Sub {name}\n")));
+    let arn = format!(":states:${{AWS::Region}}:${{AWS::AccountId}}:stateMachine:{name}\"");
+    assert_eq!(
+        template.matches(&arn).count(),
+        2,
+        "STATE_MACHINE_ARN and StartExecution's resource"
+    );
+    for line in [
+        "DefinitionUri: statemachine/refresh.asl.json",
+        "FunctionArn: !GetAtt Function.Arn",
+        "NotifyTopicArn: !Ref NotifyTopic",
+    ] {
+        assert!(template.contains(line), "{line}");
+    }
+}
+
 #[tokio::test]
 async fn all_succeeded_ends_succeeded_without_a_message() {
     let workflow = deploy("ok").await;
