@@ -2,9 +2,9 @@
 //! the HTTP adapter turns an [`Answer`] into a Function URL response.
 
 use crate::targets::{ItemKind, Target};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefreshResult {
     Queued,
@@ -12,37 +12,78 @@ pub enum RefreshResult {
     AlreadyQueued,
     DryRun,
     Failed,
+    /// Handed to the workflow, which refreshes and follows it.
+    Accepted,
+    /// An exposure downstream of a node that failed in this run: its item keeps
+    /// its last good extract.
+    Skipped,
+    /// The rest are the ends of a followed Tableau job.
+    Succeeded,
+    Cancelled,
+    TimedOut,
+    Unknown,
 }
 
 impl RefreshResult {
     pub fn is_success(self) -> bool {
-        !matches!(self, RefreshResult::Failed)
+        !matches!(
+            self,
+            RefreshResult::Failed
+                | RefreshResult::Cancelled
+                | RefreshResult::TimedOut
+                | RefreshResult::Unknown
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshResult::Queued => "queued",
+            RefreshResult::AlreadyQueued => "already_queued",
+            RefreshResult::DryRun => "dry_run",
+            RefreshResult::Failed => "failed",
+            RefreshResult::Accepted => "accepted",
+            RefreshResult::Skipped => "skipped",
+            RefreshResult::Succeeded => "succeeded",
+            RefreshResult::Cancelled => "cancelled",
+            RefreshResult::TimedOut => "timed_out",
+            RefreshResult::Unknown => "unknown",
+        }
     }
 }
 
 /// One element of `targets` in an answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetReport {
     pub kind: ItemKind,
-    pub name: String,
+    /// `None` for a target given by LUID whose name Tableau didn't tell us.
+    pub name: Option<String>,
     pub project: Option<String>,
-    /// The item's Tableau LUID, once found.
+    /// The item's Tableau LUID, once known.
     pub id: Option<String>,
     pub result: RefreshResult,
     pub job_id: Option<String>,
     pub error: Option<String>,
+    /// The `unique_id` of the dbt exposure that named the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<String>,
+    /// Whether a later delivery of the webhook could fix this failure (Tableau
+    /// unreachable, 5xx, 429, the deadline); decides 502 against 200.
+    #[serde(skip)]
+    pub retryable: bool,
 }
 
 impl TargetReport {
     fn new(target: &Target, result: RefreshResult) -> TargetReport {
         TargetReport {
             kind: target.kind,
-            name: target.name.clone(),
-            project: target.project.clone(),
-            id: None,
+            name: target.name().map(str::to_owned),
+            project: target.project().map(str::to_owned),
+            id: target.id().map(str::to_owned),
             result,
             job_id: None,
             error: None,
+            exposure: target.exposure.clone(),
+            retryable: false,
         }
     }
 
@@ -50,10 +91,31 @@ impl TargetReport {
         TargetReport::new(target, RefreshResult::DryRun)
     }
 
+    pub fn accepted(target: &Target) -> TargetReport {
+        TargetReport::new(target, RefreshResult::Accepted)
+    }
+
+    /// An exposure's item left alone because `why` (the node that blocked it).
+    pub fn skipped(target: &Target, why: impl Into<String>) -> TargetReport {
+        TargetReport {
+            error: Some(why.into()),
+            ..TargetReport::new(target, RefreshResult::Skipped)
+        }
+    }
+
+    /// A failure no later delivery can fix (not found, permission, ...).
     pub fn failed(target: &Target, error: impl Into<String>) -> TargetReport {
         TargetReport {
             error: Some(error.into()),
             ..TargetReport::new(target, RefreshResult::Failed)
+        }
+    }
+
+    /// A failure a later delivery may fix (unreachable, 5xx, 429, the deadline).
+    pub fn failed_retryable(target: &Target, error: impl Into<String>) -> TargetReport {
+        TargetReport {
+            retryable: true,
+            ..TargetReport::failed(target, error)
         }
     }
 
@@ -70,19 +132,22 @@ impl TargetReport {
         }
     }
 
+    /// How the item reads in messages: its name, or its LUID.
+    pub fn label(&self) -> String {
+        match (&self.name, &self.id) {
+            (Some(name), _) => format!("\"{name}\""),
+            (None, Some(id)) => format!("id {id}"),
+            (None, None) => "(unnamed)".to_owned(),
+        }
+    }
+
     /// A compact form for the invocation's log line.
     pub fn summary(&self) -> String {
-        let mut line = format!("{} \"{}\"", self.kind.as_str(), self.name);
+        let mut line = format!("{} {}", self.kind.as_str(), self.label());
         if let Some(project) = &self.project {
             line.push_str(&format!(" [{project}]"));
         }
-        line.push_str(&format!(
-            ": {}",
-            serde_json::to_value(self.result)
-                .unwrap_or_default()
-                .as_str()
-                .unwrap_or("?")
-        ));
+        line.push_str(&format!(": {}", self.result.as_str()));
         if let Some(job) = &self.job_id {
             line.push_str(&format!(" job {job}"));
         }
@@ -103,6 +168,17 @@ pub enum Answer {
     DryRun(Vec<TargetReport>),
     /// Tableau was asked; queued or failed depending on the targets.
     Refreshed(Vec<TargetReport>),
+    /// Workflow mode: an execution (named `execution`) does the work.
+    Accepted {
+        execution: String,
+        targets: Vec<TargetReport>,
+    },
+    /// Nothing could be asked of Tableau: the workflow did not start, or dbt
+    /// Cloud did not give the run's artifacts. `retryable` decides 502 or 200.
+    Failed {
+        error: String,
+        retryable: bool,
+    },
     ConfigError(String),
 }
 
@@ -113,8 +189,15 @@ impl Answer {
             Answer::Unauthorized => 401,
             Answer::BadRequest(_) => 400,
             Answer::Ignored(_) | Answer::DryRun(_) => 200,
-            Answer::Refreshed(_) if self.all_succeeded() => 200,
-            Answer::Refreshed(_) => 502,
+            Answer::Accepted { .. } => 202,
+            // dbt Cloud redelivers on a non-2xx answer, and a webhook that keeps
+            // failing gets switched off: only ask for a retry that could help.
+            Answer::Refreshed(targets) if targets.iter().any(|t| t.retryable) => 502,
+            Answer::Refreshed(_) => 200,
+            Answer::Failed {
+                retryable: true, ..
+            } => 502,
+            Answer::Failed { .. } => 200,
             Answer::ConfigError(_) => 500,
         }
     }
@@ -126,21 +209,17 @@ impl Answer {
             Answer::Unauthorized => "unauthorized",
             Answer::Ignored(_) => "ignored",
             Answer::DryRun(_) => "dry_run",
-            Answer::Refreshed(_) if self.all_succeeded() => "queued",
-            Answer::Refreshed(_) => "failed",
-        }
-    }
-
-    fn all_succeeded(&self) -> bool {
-        match self {
-            Answer::Refreshed(targets) => targets.iter().all(|t| t.result.is_success()),
-            _ => false,
+            Answer::Accepted { .. } => "accepted",
+            Answer::Refreshed(targets) if targets.iter().all(|t| t.result.is_success()) => "queued",
+            Answer::Refreshed(_) | Answer::Failed { .. } => "failed",
         }
     }
 
     pub fn targets(&self) -> &[TargetReport] {
         match self {
-            Answer::DryRun(targets) | Answer::Refreshed(targets) => targets,
+            Answer::DryRun(targets)
+            | Answer::Refreshed(targets)
+            | Answer::Accepted { targets, .. } => targets,
             _ => &[],
         }
     }
@@ -153,6 +232,7 @@ impl Answer {
     fn wire(&self) -> WireAnswer<'_> {
         let mut wire = WireAnswer {
             status: self.status(),
+            execution: None,
             error: None,
             reason: None,
             targets: None,
@@ -160,10 +240,15 @@ impl Answer {
         match self {
             Answer::MethodNotAllowed(error)
             | Answer::BadRequest(error)
-            | Answer::ConfigError(error) => wire.error = Some(error),
+            | Answer::ConfigError(error)
+            | Answer::Failed { error, .. } => wire.error = Some(error),
             Answer::Unauthorized => {}
             Answer::Ignored(reason) => wire.reason = Some(reason),
             Answer::DryRun(targets) | Answer::Refreshed(targets) => wire.targets = Some(targets),
+            Answer::Accepted { execution, targets } => {
+                wire.execution = Some(execution);
+                wire.targets = Some(targets);
+            }
         }
         wire
     }
@@ -172,6 +257,8 @@ impl Answer {
 #[derive(Serialize)]
 struct WireAnswer<'a> {
     status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,22 +273,26 @@ mod tests {
     use serde_json::{Value, json};
 
     fn target() -> Target {
-        Target {
-            kind: ItemKind::Workbook,
-            name: "Sales".into(),
-            project: Some("Finance".into()),
-            jobs: None,
-        }
+        Target::named(ItemKind::Workbook, "Sales", Some("Finance"))
     }
 
     #[test]
-    fn one_failed_target_fails_the_answer() {
+    fn only_retryable_failures_ask_dbt_to_redeliver() {
         let t = target();
         let ok = TargetReport::succeeded(&t, "luid".into(), RefreshResult::AlreadyQueued, None);
         let answer = Answer::Refreshed(vec![ok.clone()]);
         assert_eq!((answer.http_status(), answer.status()), (200, "queued"));
-        let answer = Answer::Refreshed(vec![ok, TargetReport::failed(&t, "not found")]);
+        let answer = Answer::Refreshed(vec![ok.clone(), TargetReport::failed(&t, "not found")]);
+        assert_eq!((answer.http_status(), answer.status()), (200, "failed"));
+        let answer = Answer::Refreshed(vec![
+            ok.clone(),
+            TargetReport::failed(&t, "not found"),
+            TargetReport::failed_retryable(&t, "Tableau unreachable"),
+        ]);
         assert_eq!((answer.http_status(), answer.status()), (502, "failed"));
+        let skipped = TargetReport::skipped(&t, "model.shop.orders ended error");
+        let answer = Answer::Refreshed(vec![ok, skipped]);
+        assert_eq!((answer.http_status(), answer.status()), (200, "queued"));
     }
 
     #[test]

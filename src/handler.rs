@@ -2,10 +2,13 @@
 //! routing, then a dry run or a Tableau refresh. No Lambda types here.
 
 use crate::answer::{Answer, TargetReport};
+use crate::resolve::{ExposureResolver, merge};
 use crate::secrets::{ExposeSecret, SecretSource, Secrets};
 use crate::settings::Settings;
 use crate::tableau::Refresher;
-use crate::webhook::{Decision, Signature, SignatureError, WebhookEvent};
+use crate::targets::{Routed, Target};
+use crate::webhook::{Decision, RunSummary, Signature, SignatureError, WebhookEvent};
+use crate::workflow::{ExecutionInput, Started, WorkflowStarter, execution_name};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::time::Instant;
@@ -24,6 +27,10 @@ pub struct WebhookHandler {
     secrets: Arc<dyn SecretSource>,
     /// An error says why Tableau can't be used (answered as a configuration error).
     tableau: Result<Arc<dyn Refresher>, String>,
+    /// Set in workflow mode: the webhook starts an execution instead of refreshing.
+    workflow: Option<Arc<dyn WorkflowStarter>>,
+    /// Resolves `{"exposures": true}` entries; an error says why it can't.
+    resolver: Result<Arc<dyn ExposureResolver>, String>,
 }
 
 /// What the invocation's log line reports besides the answer.
@@ -52,7 +59,23 @@ impl WebhookHandler {
             settings,
             secrets,
             tableau,
+            workflow: None,
+            resolver: Err("exposure targets are not available in this build".into()),
         }
+    }
+
+    /// Workflow mode: verified events start an execution of this workflow.
+    pub fn with_workflow(mut self, starter: Arc<dyn WorkflowStarter>) -> WebhookHandler {
+        self.workflow = Some(starter);
+        self
+    }
+
+    pub fn with_resolver(
+        mut self,
+        resolver: Result<Arc<dyn ExposureResolver>, String>,
+    ) -> WebhookHandler {
+        self.resolver = resolver;
+        self
     }
 
     /// Answers one delivery; the answer is ready by `deadline` whatever the
@@ -111,19 +134,55 @@ impl WebhookHandler {
                 return Answer::Unauthorized;
             }
         }
-        let job = match event.decision() {
+        let (job, succeeded) = match event.decision() {
             Decision::Ignore(reason) => return Answer::Ignored(reason),
-            Decision::Refresh { job } => job,
+            Decision::Refresh { job, succeeded } => (job, succeeded),
         };
-        let routed = settings.targets.for_job(job.as_ref());
+        let routed = settings.targets.for_job(job.as_ref(), succeeded);
         if routed.is_empty() {
+            return Answer::Ignored(if !succeeded {
+                event.unsuccessful_reason()
+            } else {
+                format!(
+                    "no target in REFRESH_TARGETS for job {}",
+                    job.as_ref().map_or("(none given)", |j| j.as_str())
+                )
+            });
+        }
+        let run = event.summary();
+        if let (Some(workflow), false) = (&self.workflow, settings.dry_run) {
+            return start_workflow(workflow.as_ref(), &run, &routed, delivery.body, deadline).await;
+        }
+        let (targets, mut reports) = if routed.exposures {
+            let resolver = match &self.resolver {
+                Ok(resolver) => resolver,
+                Err(problem) => return Answer::ConfigError(problem.clone()),
+            };
+            match resolver
+                .resolve(&run, secrets.dbt_cloud_token.as_ref(), deadline)
+                .await
+            {
+                Ok(resolution) => merge(&routed.items, resolution),
+                Err(failure) => {
+                    return Answer::Failed {
+                        error: failure.error,
+                        retryable: failure.retryable,
+                    };
+                }
+            }
+        } else {
+            merge(&routed.items, Default::default())
+        };
+        if targets.is_empty() && reports.is_empty() {
             return Answer::Ignored(format!(
-                "no target in REFRESH_TARGETS for job {}",
-                job.as_ref().map_or("(none given)", |j| j.as_str())
+                "no exposure naming a Tableau item is downstream of a node run {} rebuilt",
+                run.run_id.as_deref().unwrap_or("?")
             ));
         }
         if settings.dry_run {
-            return Answer::DryRun(routed.into_iter().map(TargetReport::dry_run).collect());
+            let mut dry: Vec<TargetReport> = targets.iter().map(TargetReport::dry_run).collect();
+            dry.append(&mut reports);
+            return Answer::DryRun(dry);
         }
         let access = match &secrets.tableau {
             Ok(access) => access,
@@ -133,7 +192,10 @@ impl WebhookHandler {
             Ok(tableau) => tableau,
             Err(problem) => return Answer::ConfigError(problem.clone()),
         };
-        Answer::Refreshed(tableau.refresh(access, &routed, deadline).await)
+        let refs: Vec<&Target> = targets.iter().collect();
+        let mut refreshed = tableau.refresh(access, &refs, deadline).await;
+        refreshed.append(&mut reports);
+        Answer::Refreshed(refreshed)
     }
 
     /// The secrets whose webhook key verifies `signature`, refetching once when a
@@ -178,6 +240,39 @@ impl WebhookHandler {
     }
 }
 
+/// Hands the run to the workflow; the webhook path makes no Tableau and no dbt
+/// Cloud call in this mode.
+async fn start_workflow(
+    workflow: &dyn WorkflowStarter,
+    run: &RunSummary,
+    routed: &Routed<'_>,
+    body: &[u8],
+    deadline: Instant,
+) -> Answer {
+    let (targets, _) = merge(&routed.items, Default::default());
+    let input = ExecutionInput {
+        run: run.clone(),
+        targets,
+        exposures: routed.exposures,
+    };
+    let name = execution_name(run, body);
+    match workflow.start(&name, &input, deadline).await {
+        Ok(started) => {
+            if started == Started::AlreadyStarted {
+                tracing::info!(execution = %name, "execution already started by an earlier delivery");
+            }
+            Answer::Accepted {
+                execution: name,
+                targets: input.targets.iter().map(TargetReport::accepted).collect(),
+            }
+        }
+        Err(e) => Answer::Failed {
+            error: e.to_string(),
+            retryable: true,
+        },
+    }
+}
+
 fn unauthorized(why: SignatureError, seen: &mut Seen) -> Answer {
     seen.rejection = Some(why.to_string());
     Answer::Unauthorized
@@ -187,6 +282,8 @@ fn unauthorized(why: SignatureError, seen: &mut Seen) -> Answer {
 fn log_invocation(answer: &Answer, seen: &Seen) {
     let detail = match answer {
         Answer::MethodNotAllowed(e) | Answer::BadRequest(e) | Answer::ConfigError(e) => e.clone(),
+        Answer::Failed { error, .. } => error.clone(),
+        Answer::Accepted { execution, .. } => format!("execution {execution}"),
         Answer::Ignored(reason) => reason.clone(),
         Answer::Unauthorized => seen.rejection.clone().unwrap_or_default(),
         _ => String::new(),

@@ -5,14 +5,18 @@
 //! (signature, event), [`targets`] (routing), [`secrets`] and [`tableau`].
 
 pub mod answer;
+pub mod dbt_cloud;
+pub mod follow;
 pub mod function_url;
 pub mod handler;
 pub mod logging;
+pub mod resolve;
 pub mod secrets;
 pub mod settings;
 pub mod tableau;
 pub mod targets;
 pub mod webhook;
+pub mod workflow;
 
 /// A boxed future, so the seams ([`secrets::SecretSource`], [`tableau::Refresher`])
 /// can be trait objects.

@@ -4,7 +4,8 @@
 use dbt_tableau_refresh::function_url::{self, FunctionUrlRequest};
 use dbt_tableau_refresh::handler::WebhookHandler;
 use dbt_tableau_refresh::settings::{Settings, answer_deadline};
-use dbt_tableau_refresh::{secrets, tableau};
+use dbt_tableau_refresh::workflow::sfn::StepFunctionsStarter;
+use dbt_tableau_refresh::{secrets, tableau, workflow};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -13,11 +14,15 @@ use tokio::time::Instant;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     dbt_tableau_refresh::logging::init();
-    let handler = Arc::new(WebhookHandler::new(
+    let mut handler = WebhookHandler::new(
         Settings::from_env(),
         secrets::from_env().await,
         tableau::from_env(),
-    ));
+    );
+    if let Some(arn) = workflow::state_machine_from_env() {
+        handler = handler.with_workflow(Arc::new(StepFunctionsStarter::from_env(&arn).await));
+    }
+    let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<FunctionUrlRequest>| {
         let handler = Arc::clone(&handler);
         async move {

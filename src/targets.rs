@@ -2,15 +2,16 @@
 //!
 //! Parsed once per container into typed targets. Unknown fields are errors, because
 //! a typo such as `"job"` would otherwise silently widen a target to every job.
+//! The item vocabulary ([`parse_item`]) is shared with exposures' `meta.tableau`.
 
 use crate::webhook::JobId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
 pub const VARIABLE: &str = "REFRESH_TARGETS";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ItemKind {
     Workbook,
@@ -35,32 +36,172 @@ impl fmt::Display for ItemKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a target finds its Tableau item: by name (a lookup), or by LUID (none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Locator {
+    Name {
+        name: String,
+        project: Option<String>,
+    },
+    Id(String),
+}
+
+/// One Tableau item to refresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "WireTarget", try_from = "WireTarget")]
 pub struct Target {
     pub kind: ItemKind,
-    pub name: String,
-    pub project: Option<String>,
+    pub locator: Locator,
     /// `None`: every job that reaches the function.
     pub jobs: Option<Vec<JobId>>,
+    /// The `unique_id` of the dbt exposure that named this item, if one did.
+    pub exposure: Option<String>,
 }
 
 impl Target {
-    fn matches(&self, job: Option<&JobId>) -> bool {
-        match (&self.jobs, job) {
-            (None, _) => true,
-            (Some(jobs), Some(job)) => jobs.contains(job),
-            (Some(_), None) => false,
+    pub fn named(kind: ItemKind, name: &str, project: Option<&str>) -> Target {
+        Target {
+            kind,
+            locator: Locator::Name {
+                name: name.to_owned(),
+                project: project.map(str::to_owned),
+            },
+            jobs: None,
+            exposure: None,
         }
+    }
+
+    pub fn by_id(kind: ItemKind, id: &str) -> Target {
+        Target {
+            kind,
+            locator: Locator::Id(id.to_owned()),
+            jobs: None,
+            exposure: None,
+        }
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        match &self.locator {
+            Locator::Name { name, .. } => Some(name),
+            Locator::Id(_) => None,
+        }
+    }
+
+    pub fn project(&self) -> Option<&str> {
+        match &self.locator {
+            Locator::Name { project, .. } => project.as_deref(),
+            Locator::Id(_) => None,
+        }
+    }
+
+    pub fn id(&self) -> Option<&str> {
+        match &self.locator {
+            Locator::Id(id) => Some(id),
+            Locator::Name { .. } => None,
+        }
+    }
+
+    /// Whether two targets name the same item (so it is refreshed once).
+    pub fn same_item(&self, other: &Target) -> bool {
+        self.kind == other.kind && self.locator == other.locator
+    }
+}
+
+fn matches(jobs: &Option<Vec<JobId>>, job: Option<&JobId>) -> bool {
+    match (jobs, job) {
+        (None, _) => true,
+        (Some(jobs), Some(job)) => jobs.contains(job),
+        (Some(_), None) => false,
     }
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} \"{}\"", self.kind, self.name)?;
-        if let Some(project) = &self.project {
-            write!(f, " in project \"{project}\"")?;
+        match &self.locator {
+            Locator::Name { name, project } => {
+                write!(f, "{} \"{name}\"", self.kind)?;
+                if let Some(project) = project {
+                    write!(f, " in project \"{project}\"")?;
+                }
+            }
+            Locator::Id(id) => write!(f, "{} with id {id}", self.kind)?,
         }
         Ok(())
+    }
+}
+
+/// The target as the workflow's state carries it (no `jobs`: routing is done).
+#[derive(Serialize, Deserialize)]
+struct WireTarget {
+    kind: ItemKind,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    exposure: Option<String>,
+}
+
+impl From<Target> for WireTarget {
+    fn from(target: Target) -> WireTarget {
+        let (name, project, id) = match target.locator {
+            Locator::Name { name, project } => (Some(name), project, None),
+            Locator::Id(id) => (None, None, Some(id)),
+        };
+        WireTarget {
+            kind: target.kind,
+            name,
+            project,
+            id,
+            exposure: target.exposure,
+        }
+    }
+}
+
+impl TryFrom<WireTarget> for Target {
+    type Error = String;
+    fn try_from(wire: WireTarget) -> Result<Target, String> {
+        let locator = match (wire.name, wire.id) {
+            (Some(name), None) => Locator::Name {
+                name,
+                project: wire.project,
+            },
+            (None, Some(id)) => Locator::Id(id),
+            _ => return Err("a target has exactly one of \"name\" or \"id\"".into()),
+        };
+        Ok(Target {
+            kind: wire.kind,
+            locator,
+            jobs: None,
+            exposure: wire.exposure,
+        })
+    }
+}
+
+/// One entry of `REFRESH_TARGETS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Item(Target),
+    /// `{"exposures": true}`: the items the run's dbt exposures name.
+    Exposures {
+        jobs: Option<Vec<JobId>>,
+    },
+}
+
+/// What a run of one job is routed to.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Routed<'a> {
+    /// Entries naming items, in configuration order.
+    pub items: Vec<&'a Target>,
+    /// Whether an `{"exposures": true}` entry matched.
+    pub exposures: bool,
+}
+
+impl Routed<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && !self.exposures
     }
 }
 
@@ -76,7 +217,7 @@ impl fmt::Display for TargetsError {
 impl std::error::Error for TargetsError {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Targets(Vec<Target>);
+pub struct Targets(Vec<Entry>);
 
 impl Targets {
     /// The variable's value as the environment gives it; unset is an error like a
@@ -107,91 +248,167 @@ impl Targets {
             .map(Targets)
     }
 
-    pub fn all(&self) -> &[Target] {
+    pub fn all(&self) -> &[Entry] {
         &self.0
     }
 
-    /// The targets a successful run of `job` refreshes, in configuration order.
-    pub fn for_job(&self, job: Option<&JobId>) -> Vec<&Target> {
-        self.0.iter().filter(|t| t.matches(job)).collect()
+    /// Whether any entry resolves exposures (which need dbt Cloud).
+    pub fn has_exposures(&self) -> bool {
+        self.0.iter().any(|e| matches!(e, Entry::Exposures { .. }))
+    }
+
+    /// What a run of `job` refreshes. `run_succeeded`: entries naming items act
+    /// only on successful runs; exposure entries judge each exposure on its own,
+    /// so they act on every completed run.
+    pub fn for_job(&self, job: Option<&JobId>, run_succeeded: bool) -> Routed<'_> {
+        let mut routed = Routed::default();
+        for entry in &self.0 {
+            match entry {
+                Entry::Item(target) if run_succeeded && matches(&target.jobs, job) => {
+                    routed.items.push(target)
+                }
+                Entry::Exposures { jobs } if matches(jobs, job) => routed.exposures = true,
+                _ => {}
+            }
+        }
+        routed
     }
 }
 
-fn parse_entry(index: usize, entry: &Value) -> Result<Target, TargetsError> {
-    let at = |field: &str| format!("{VARIABLE}[{index}].{field}");
-    let Value::Object(fields) = entry else {
-        return Err(TargetsError(format!(
-            "{VARIABLE}[{index}]: must be an object such as {{\"workbook\": \"Sales\"}}"
-        )));
-    };
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !["workbook", "datasource", "project", "jobs"].contains(&k.as_str()))
-    {
-        return Err(TargetsError(format!(
-            "{VARIABLE}[{index}]: unknown field \"{unknown}\" (expected workbook, datasource, project, jobs)"
-        )));
+const ITEM_KEYS: [(&str, ItemKind, bool); 4] = [
+    ("workbook", ItemKind::Workbook, false),
+    ("datasource", ItemKind::Datasource, false),
+    ("workbook_id", ItemKind::Workbook, true),
+    ("datasource_id", ItemKind::Datasource, true),
+];
+
+/// One Tableau item in the target vocabulary: exactly one of `workbook`,
+/// `datasource` (names, with an optional `project`), `workbook_id`,
+/// `datasource_id` (LUIDs). `at` names the place for errors, e.g.
+/// `REFRESH_TARGETS[2]` or an exposure's `meta.tableau[1]`.
+pub fn parse_item(value: &Value, at: &str) -> Result<(ItemKind, Locator), String> {
+    match value {
+        Value::Object(fields) => parse_item_fields(fields, at, &[]),
+        _ => Err(format!(
+            "{at}: must be an object such as {{\"workbook\": \"Sales\"}}"
+        )),
     }
-    let (kind, key) = match (
-        fields.contains_key("workbook"),
-        fields.contains_key("datasource"),
-    ) {
-        (true, true) => {
-            return Err(TargetsError(format!(
-                "{VARIABLE}[{index}]: both \"workbook\" and \"datasource\" given"
-            )));
-        }
-        (false, false) => {
-            return Err(TargetsError(format!(
-                "{VARIABLE}[{index}]: one of \"workbook\" or \"datasource\" is required"
-            )));
-        }
-        (true, false) => (ItemKind::Workbook, "workbook"),
-        (false, true) => (ItemKind::Datasource, "datasource"),
+}
+
+fn parse_item_fields(
+    fields: &Map<String, Value>,
+    at: &str,
+    extra: &[&str],
+) -> Result<(ItemKind, Locator), String> {
+    let known = |k: &str| {
+        k == "project" || extra.contains(&k) || ITEM_KEYS.iter().any(|(key, ..)| *key == k)
     };
-    let name = non_empty_string(fields, key)
-        .ok_or_else(|| TargetsError(format!("{}: must be a non-empty string", at(key))))?;
+    if let Some(unknown) = fields.keys().find(|k| !known(k)) {
+        let mut expected: Vec<&str> = ITEM_KEYS.iter().map(|(key, ..)| *key).collect();
+        expected.push("project");
+        expected.extend_from_slice(extra);
+        return Err(format!(
+            "{at}: unknown field \"{unknown}\" (expected {})",
+            expected.join(", ")
+        ));
+    }
+    let given: Vec<_> = ITEM_KEYS
+        .iter()
+        .filter(|(key, ..)| fields.contains_key(*key))
+        .collect();
+    let &&(key, kind, by_id) = match given.as_slice() {
+        [one] => one,
+        [] => {
+            return Err(format!(
+                "{at}: one of \"workbook\" or \"datasource\" is required (or \"workbook_id\" / \"datasource_id\" with a Tableau LUID)"
+            ));
+        }
+        [first, second, ..] => {
+            return Err(format!(
+                "{at}: both \"{}\" and \"{}\" given",
+                first.0, second.0
+            ));
+        }
+    };
+    let value = non_empty_string(fields, key)
+        .ok_or_else(|| format!("{at}.{key}: must be a non-empty string"))?;
     let project = match fields.get("project") {
         None | Some(Value::Null) => None,
-        Some(_) => Some(non_empty_string(fields, "project").ok_or_else(|| {
-            TargetsError(format!("{}: must be a non-empty string", at("project")))
-        })?),
-    };
-    let jobs = match fields.get("jobs") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) if items.is_empty() => {
-            return Err(TargetsError(format!(
-                "{}: is empty, so no job would refresh this target; omit it to match every job",
-                at("jobs")
-            )));
-        }
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .enumerate()
-                .map(|(j, item)| {
-                    job_id(item).ok_or_else(|| {
-                        TargetsError(format!(
-                            "{}[{j}]: must be a dbt job ID (a string or a whole number)",
-                            at("jobs")
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => Some(
+            non_empty_string(fields, "project")
+                .ok_or_else(|| format!("{at}.project: must be a non-empty string"))?,
         ),
-        Some(_) => {
+    };
+    if by_id {
+        if project.is_some() {
+            return Err(format!(
+                "{at}.project: not allowed with \"{key}\" (a LUID needs no project)"
+            ));
+        }
+        return Ok((kind, Locator::Id(value.trim().to_owned())));
+    }
+    Ok((
+        kind,
+        Locator::Name {
+            name: value,
+            project,
+        },
+    ))
+}
+
+fn parse_entry(index: usize, entry: &Value) -> Result<Entry, TargetsError> {
+    let at = format!("{VARIABLE}[{index}]");
+    let Value::Object(fields) = entry else {
+        return Err(TargetsError(format!(
+            "{at}: must be an object such as {{\"workbook\": \"Sales\"}}"
+        )));
+    };
+    let jobs = parse_jobs(fields, &at)?;
+    if let Some(flag) = fields.get("exposures") {
+        if let Some(other) = fields.keys().find(|k| *k != "exposures" && *k != "jobs") {
             return Err(TargetsError(format!(
-                "{}: must be an array of dbt job IDs",
-                at("jobs")
+                "{at}: \"{other}\" can't be combined with \"exposures\" (exposures name their own items)"
             )));
         }
-    };
-    Ok(Target {
+        return match flag {
+            Value::Bool(true) => Ok(Entry::Exposures { jobs }),
+            _ => Err(TargetsError(format!(
+                "{at}.exposures: must be true (remove the entry to turn exposures off)"
+            ))),
+        };
+    }
+    let (kind, locator) =
+        parse_item_fields(fields, &at, &["jobs", "exposures"]).map_err(TargetsError)?;
+    Ok(Entry::Item(Target {
         kind,
-        name,
-        project,
+        locator,
         jobs,
-    })
+        exposure: None,
+    }))
+}
+
+fn parse_jobs(fields: &Map<String, Value>, at: &str) -> Result<Option<Vec<JobId>>, TargetsError> {
+    match fields.get("jobs") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) if items.is_empty() => Err(TargetsError(format!(
+            "{at}.jobs: is empty, so no job would refresh this target; omit it to match every job"
+        ))),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(j, item)| {
+                job_id(item).ok_or_else(|| {
+                    TargetsError(format!(
+                        "{at}.jobs[{j}]: must be a dbt job ID (a string or a whole number)"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(TargetsError(format!(
+            "{at}.jobs: must be an array of dbt job IDs"
+        ))),
+    }
 }
 
 fn non_empty_string(fields: &Map<String, Value>, key: &str) -> Option<String> {
@@ -210,82 +427,4 @@ fn job_id(item: &Value) -> Option<JobId> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn error_of(raw: &str) -> String {
-        Targets::parse(raw).expect_err(raw).to_string()
-    }
-
-    #[test]
-    fn parses_the_contract_example() {
-        let targets = Targets::parse(
-            r#"[{"workbook":"Sales Overview"},
-                {"workbook":"Sales","project":"Finance","jobs":["123",456]},
-                {"datasource":"Orders","jobs":["789"]}]"#,
-        )
-        .unwrap();
-        let all = targets.all();
-        assert_eq!(all.len(), 3);
-        assert_eq!(all[1].kind, ItemKind::Workbook);
-        assert_eq!(all[1].project.as_deref(), Some("Finance"));
-        assert_eq!(
-            all[1].jobs,
-            Some(vec![
-                JobId::parse("123").unwrap(),
-                JobId::parse("456").unwrap()
-            ])
-        );
-        assert_eq!(all[2].kind, ItemKind::Datasource);
-    }
-
-    #[test]
-    fn routes_by_job_and_keeps_unrestricted_targets() {
-        let targets = Targets::parse(
-            r#"[{"workbook":"A"},{"workbook":"B","jobs":[456]},{"datasource":"C","jobs":["789"]}]"#,
-        )
-        .unwrap();
-        let names = |job: Option<&str>| -> Vec<String> {
-            let job = job.and_then(JobId::parse);
-            targets
-                .for_job(job.as_ref())
-                .iter()
-                .map(|t| t.name.clone())
-                .collect()
-        };
-        assert_eq!(names(Some("456")), ["A", "B"]);
-        assert_eq!(names(Some("789")), ["A", "C"]);
-        assert_eq!(names(Some("1")), ["A"]);
-        assert_eq!(names(None), ["A"]);
-    }
-
-    #[test]
-    fn errors_name_the_entry_and_the_field() {
-        assert_eq!(
-            error_of(r#"[{"workbook":"a"},{"workbook":"b"},{"workbook":"c","datasource":"d"}]"#),
-            r#"REFRESH_TARGETS[2]: both "workbook" and "datasource" given"#
-        );
-        assert!(error_of(r#"[{"project":"p"}]"#).starts_with("REFRESH_TARGETS[0]: one of"));
-        assert!(error_of(r#"[{"workbook":""}]"#).starts_with("REFRESH_TARGETS[0].workbook:"));
-        assert!(error_of(r#"[{"datasource":7}]"#).starts_with("REFRESH_TARGETS[0].datasource:"));
-        assert!(
-            error_of(r#"[{"workbook":"a","project":1}]"#)
-                .starts_with("REFRESH_TARGETS[0].project:")
-        );
-        assert!(
-            error_of(r#"[{"workbook":"a","jobs":"1"}]"#).starts_with("REFRESH_TARGETS[0].jobs:")
-        );
-        assert!(
-            error_of(r#"[{"workbook":"a","jobs":[]}]"#).starts_with("REFRESH_TARGETS[0].jobs:")
-        );
-        assert!(
-            error_of(r#"[{"workbook":"a","jobs":[1,1.5]}]"#)
-                .starts_with("REFRESH_TARGETS[0].jobs[1]:")
-        );
-        assert!(error_of(r#"[{"workbook":"a","job":[1]}]"#).contains(r#"unknown field "job""#));
-        assert!(error_of(r#"["a"]"#).starts_with("REFRESH_TARGETS[0]: must be an object"));
-        assert!(error_of(r#"{"workbook":"a"}"#).contains("must be a JSON array"));
-        assert!(error_of("[]").contains("no targets"));
-        assert!(error_of("[{").contains("not valid JSON"));
-    }
-}
+mod tests;

@@ -88,13 +88,13 @@ async fn signed_webhooks_refresh_with_credentials_from_the_secret() {
 }
 
 #[tokio::test]
-async fn a_missing_item_is_a_502_naming_it() {
+async fn a_missing_item_is_a_200_failed_naming_it_because_no_redelivery_can_fix_it() {
     let (handler, _fake, _) =
         production_like(r#"[{"workbook":"Weekly KPIs","project":"Finance"}]"#).await;
     let (status, answer) = invoke(&handler, &sample_event("run-succeeded.json")).await;
     assert_eq!(
         (status, answer["status"].as_str()),
-        (502, Some("failed")),
+        (200, Some("failed")),
         "{answer}"
     );
     let error = answer["targets"][0]["error"].as_str().unwrap();

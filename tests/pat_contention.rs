@@ -194,12 +194,7 @@ fn access(server: &MockServer, pat: &str) -> TableauAccess {
 }
 
 fn target(pair: usize) -> Target {
-    Target {
-        kind: ItemKind::Workbook,
-        name: format!("Extract-{pair:02}"),
-        project: None,
-        jobs: None,
-    }
+    Target::named(ItemKind::Workbook, &format!("Extract-{pair:02}"), None)
 }
 
 /// One invocation in a fresh container: its own refresher (HTTP client, version
@@ -256,10 +251,10 @@ async fn fifty_simultaneous_pairs_sharing_a_pat_all_succeed() {
         assert!(
             report.result.is_success(),
             "{} failed after {took:?}: {:?}",
-            report.name,
+            report.label(),
             report.error
         );
-        assert!(*took < DEADLINE, "{} took {took:?}", report.name);
+        assert!(*took < DEADLINE, "{} took {took:?}", report.label());
     }
     // Each pair's two deliveries refresh one item: one queues it, the other finds
     // it queued (409093), which counts as success.
@@ -267,7 +262,7 @@ async fn fifty_simultaneous_pairs_sharing_a_pat_all_succeed() {
         let name = format!("Extract-{pair:02}");
         let mut results: Vec<RefreshResult> = results
             .iter()
-            .filter(|(r, _)| r.name == name)
+            .filter(|(r, _)| r.name.as_deref() == Some(name.as_str()))
             .map(|(r, _)| r.result)
             .collect();
         results.sort_by_key(|r| format!("{r:?}"));

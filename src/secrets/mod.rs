@@ -27,6 +27,8 @@ pub const TABLEAU_CONNECTED_APP_CLIENT_ID: &str = "TABLEAU_CONNECTED_APP_CLIENT_
 pub const TABLEAU_CONNECTED_APP_SECRET_ID: &str = "TABLEAU_CONNECTED_APP_SECRET_ID";
 pub const TABLEAU_CONNECTED_APP_SECRET_VALUE: &str = "TABLEAU_CONNECTED_APP_SECRET_VALUE";
 pub const TABLEAU_USERNAME: &str = "TABLEAU_USERNAME";
+/// A dbt Cloud service token that can read runs; only exposure targets need it.
+pub const DBT_CLOUD_API_TOKEN: &str = "DBT_CLOUD_API_TOKEN";
 
 /// The keys of a personal access token.
 pub const PAT_KEYS: [&str; 2] = [TABLEAU_API_TOKEN_NAME, TABLEAU_API_TOKEN_SECRET];
@@ -175,6 +177,8 @@ pub struct TableauAccess {
 pub struct Secrets {
     pub webhook_key: SecretString,
     pub tableau: Result<TableauAccess, SecretsError>,
+    /// `None` when the key is absent or empty: only exposure targets need it.
+    pub dbt_cloud_token: Option<SecretString>,
 }
 
 impl Secrets {
@@ -214,9 +218,14 @@ impl Secrets {
                 credentials: TableauCredentials::from_lookup(origin, &lookup)?,
             })
         })();
+        let dbt_cloud_token = lookup(DBT_CLOUD_API_TOKEN)
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .map(SecretString::from);
         Ok(Secrets {
             webhook_key: webhook_key.into(),
             tableau,
+            dbt_cloud_token,
         })
     }
 }

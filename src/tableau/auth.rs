@@ -10,7 +10,7 @@
 
 use super::client::{Call, Client, MIN_JWT_VERSION, parse_version};
 use super::error::TableauError;
-use super::jwt::ConnectedApp;
+use super::jwt::{ConnectedApp, Purpose};
 use crate::secrets::{TableauAccess, TableauCredentials};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -58,14 +58,29 @@ pub struct Session<'a> {
     access: &'a TableauAccess,
     /// `{server}/api/{version}`.
     base: String,
+    /// Decides a connected app's scopes, at the first sign-in and at renewals.
+    purpose: Purpose,
     state: Mutex<State>,
 }
 
 impl<'a> Session<'a> {
+    /// A session for looking items up and refreshing them.
     pub async fn sign_in(
         client: &'a Client,
         access: &'a TableauAccess,
         version: &str,
+        deadline: Instant,
+    ) -> Result<Session<'a>, TableauError> {
+        Session::sign_in_for(client, access, version, Purpose::Refresh, deadline).await
+    }
+
+    /// A session for `purpose`, which decides the scopes a connected app's JWT
+    /// asks for (a PAT session can do everything its user can).
+    pub async fn sign_in_for(
+        client: &'a Client,
+        access: &'a TableauAccess,
+        version: &str,
+        purpose: Purpose,
         deadline: Instant,
     ) -> Result<Session<'a>, TableauError> {
         if matches!(access.credentials, TableauCredentials::ConnectedApp { .. })
@@ -74,11 +89,12 @@ impl<'a> Session<'a> {
             return Err(TableauError::JwtUnsupportedVersion(version.to_owned()));
         }
         let base = format!("{}/api/{version}", access.server.trim_end_matches('/'));
-        let credentials = sign_in(client, &base, access, deadline).await?;
+        let credentials = sign_in(client, &base, access, purpose, deadline).await?;
         Ok(Session {
             client,
             access,
             base,
+            purpose,
             state: Mutex::new(State {
                 credentials,
                 generation: 0,
@@ -181,7 +197,8 @@ impl<'a> Session<'a> {
             state.renewals_left -= 1;
             state.renewals_done += 1;
             tokio::time::sleep(wait).await;
-            let fresh = sign_in(self.client, &self.base, self.access, deadline).await?;
+            let fresh =
+                sign_in(self.client, &self.base, self.access, self.purpose, deadline).await?;
             let old = std::mem::replace(&mut state.credentials, fresh);
             // A JWT sign-in ends no earlier session: keep the old token to sign
             // it out too, so no session outlives the invocation.
@@ -244,6 +261,7 @@ async fn sign_in(
     client: &Client,
     base: &str,
     access: &TableauAccess,
+    purpose: Purpose,
     deadline: Instant,
 ) -> Result<Credentials, TableauError> {
     #[derive(Deserialize)]
@@ -275,12 +293,15 @@ async fn sign_in(
             secret_value,
             username,
         } => {
-            let jwt = client.minter.mint(&ConnectedApp {
-                client_id,
-                secret_id,
-                secret_value,
-                username,
-            });
+            let jwt = client.minter.mint_for(
+                &ConnectedApp {
+                    client_id,
+                    secret_id,
+                    secret_value,
+                    username,
+                },
+                purpose,
+            );
             json!({
                 "credentials": {
                     "jwt": jwt.expose_secret(),

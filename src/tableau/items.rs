@@ -188,7 +188,7 @@ async fn list(
 }
 
 /// Why a 2xx body is not JSON, without quoting it.
-fn not_json(e: &serde_json::Error) -> String {
+pub(super) fn not_json(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match e.classify() {
         Category::Eof => format!(

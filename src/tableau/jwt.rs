@@ -19,9 +19,23 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The scopes the function's calls need: item lookups (`GET` workbooks and data
-/// sources) and extract refreshes. It reads no jobs, so no `tableau:jobs:read`.
+/// The scopes a refresh session needs: item lookups (`GET` workbooks and data
+/// sources) and extract refreshes.
 pub const SCOPES: [&str; 2] = ["tableau:content:read", "tableau:tasks:run"];
+/// The scopes a session that follows jobs needs: Query Job alone (REST API 3.25+;
+/// older servers answer 401002 whatever the token says).
+///
+/// A set of its own rather than a third default scope, although the docs don't
+/// say that Tableau refuses a scope it doesn't know (tableauserverclient #1581
+/// signed in with `tableau:jobs:read` and met 401002 only on the job read):
+/// a connected app that lists the scopes it grants refuses, at sign-in, a JWT
+/// asking for more (tableau/tableau-mcp #344, unverified here), so asking for
+/// `tableau:jobs:read` in every session would break the refreshes of a
+/// deployment whose app grants only the two scopes above. Refresh and check run
+/// in different invocations, each with its own session, so nothing is shared
+/// that one set would save; and a check session that cannot start a refresh
+/// is least privilege.
+pub const JOB_SCOPES: [&str; 1] = ["tableau:jobs:read"];
 /// How far ahead a token expires. Tableau accepts at most ten minutes; five leave
 /// room for a server clock a few minutes ahead of ours.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(5 * 60);
@@ -39,12 +53,23 @@ pub struct ConnectedApp<'a> {
     pub username: &'a str,
 }
 
+/// What a session is for, which decides the scopes its JWT asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Purpose {
+    /// Look items up and refresh them: [`SCOPES`].
+    #[default]
+    Refresh,
+    /// Read jobs (following refreshes to their end): [`JOB_SCOPES`].
+    ReadJobs,
+}
+
 /// Mints connected-app JWTs. The defaults are production's; tests change the
 /// lifetime, scopes or clock.
 #[derive(Clone)]
 pub struct Minter {
     lifetime: Duration,
     scopes: Vec<String>,
+    job_scopes: Vec<String>,
     clock: Clock,
 }
 
@@ -53,6 +78,7 @@ impl Default for Minter {
         Minter {
             lifetime: DEFAULT_LIFETIME,
             scopes: SCOPES.iter().map(|s| s.to_string()).collect(),
+            job_scopes: JOB_SCOPES.iter().map(|s| s.to_string()).collect(),
             clock: Arc::new(SystemTime::now),
         }
     }
@@ -63,6 +89,7 @@ impl fmt::Debug for Minter {
         f.debug_struct("Minter")
             .field("lifetime", &self.lifetime)
             .field("scopes", &self.scopes)
+            .field("job_scopes", &self.job_scopes)
             .finish_non_exhaustive()
     }
 }
@@ -106,13 +133,33 @@ impl Minter {
         self
     }
 
+    /// The scopes of [`Purpose::ReadJobs`] sessions (tests: a token without
+    /// `tableau:jobs:read`).
+    pub fn with_job_scopes<S: Into<String>>(
+        mut self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Minter {
+        self.job_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
     pub fn scopes(&self) -> &[String] {
         &self.scopes
     }
 
-    /// A new token: a fresh random `jti` and `exp` from the clock. The result is a
-    /// secret (a bearer credential for its lifetime).
+    pub fn job_scopes(&self) -> &[String] {
+        &self.job_scopes
+    }
+
+    /// A new token for a refresh session; see [`Minter::mint_for`].
     pub fn mint(&self, app: &ConnectedApp<'_>) -> SecretString {
+        self.mint_for(app, Purpose::Refresh)
+    }
+
+    /// A new token with the scopes of `purpose`: a fresh random `jti` and `exp`
+    /// from the clock. The result is a secret (a bearer credential for its
+    /// lifetime).
+    pub fn mint_for(&self, app: &ConnectedApp<'_>, purpose: Purpose) -> SecretString {
         let now = (self.clock)()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -120,10 +167,14 @@ impl Minter {
         // 128 random bits: `jti` only has to be unique, not unguessable (the
         // signature is what protects the token).
         let jti = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-        self.token(app, now, &jti).into()
+        let scopes = match purpose {
+            Purpose::Refresh => &self.scopes,
+            Purpose::ReadJobs => &self.job_scopes,
+        };
+        self.token(app, now, &jti, scopes).into()
     }
 
-    fn token(&self, app: &ConnectedApp<'_>, now: u64, jti: &str) -> String {
+    fn token(&self, app: &ConnectedApp<'_>, now: u64, jti: &str, scopes: &[String]) -> String {
         let header = Header {
             alg: "HS256",
             typ: "JWT",
@@ -136,7 +187,7 @@ impl Minter {
             aud: "tableau",
             jti,
             exp: now + self.lifetime.as_secs(),
-            scp: &self.scopes,
+            scp: scopes,
         };
         let signing_input = format!("{}.{}", encode(&header), encode(&claims));
         let mut mac = Hmac::<Sha256>::new_from_slice(app.secret_value.expose_secret().as_bytes())
@@ -252,12 +303,36 @@ mod tests {
     #[test]
     fn matches_an_independently_computed_token() {
         let secret = secret();
-        let token = Minter::new().token(
+        let minter = Minter::new();
+        let token = minter.token(
             &app(&secret),
             1_767_225_600,
             "00112233445566778899aabbccddeeff",
+            minter.scopes(),
         );
         assert_eq!(token, KNOWN_TOKEN);
+    }
+
+    #[test]
+    fn a_job_reading_token_asks_for_the_jobs_scope_only() {
+        let secret = secret();
+        let minter = Minter::new();
+        let scopes = |token: SecretString| {
+            decode(token.expose_secret().split('.').nth(1).unwrap())["scp"].clone()
+        };
+        assert_eq!(
+            scopes(minter.mint_for(&app(&secret), Purpose::ReadJobs)),
+            json!(["tableau:jobs:read"])
+        );
+        assert_eq!(
+            scopes(minter.mint(&app(&secret))),
+            json!(["tableau:content:read", "tableau:tasks:run"])
+        );
+        let narrowed = minter.with_job_scopes(["tableau:content:read"]);
+        assert_eq!(
+            scopes(narrowed.mint_for(&app(&secret), Purpose::ReadJobs)),
+            json!(["tableau:content:read"])
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::items::{self, FindError, Refreshed};
 use crate::BoxFuture;
 use crate::answer::{RefreshResult, TargetReport};
 use crate::secrets::{TableauAccess, TableauCredentials};
-use crate::targets::Target;
+use crate::targets::{Locator, Target};
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 
@@ -22,7 +22,13 @@ const SIGN_OUT_MAX: Duration = Duration::from_secs(2);
 /// The production [`Refresher`]: one per container, reused by warm invocations.
 pub struct TableauRefresher {
     client: Client,
+    /// Targets worked on at once (each has at most one request in flight), so a
+    /// run naming hundreds of items doesn't set off a 429 storm on Tableau Cloud.
+    max_concurrency: usize,
 }
+
+/// `TABLEAU_MAX_CONCURRENCY` when unset.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
 
 impl TableauRefresher {
     /// With a reqwest client built here. `api_version`: `TABLEAU_API_VERSION`.
@@ -37,6 +43,7 @@ impl TableauRefresher {
     ) -> Result<TableauRefresher, String> {
         Ok(TableauRefresher {
             client: Client::new(http, api_version)?,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
         })
     }
 
@@ -44,6 +51,12 @@ impl TableauRefresher {
     /// a fixed clock, a shorter lifetime, other scopes).
     pub fn with_jwt_minter(mut self, minter: super::jwt::Minter) -> TableauRefresher {
         self.client.minter = minter;
+        self
+    }
+
+    /// At most `n` targets worked on at once (at least 1).
+    pub fn with_max_concurrency(mut self, n: usize) -> TableauRefresher {
+        self.max_concurrency = n.max(1);
         self
     }
 
@@ -62,17 +75,22 @@ impl TableauRefresher {
         if targets.is_empty() {
             return Vec::new();
         }
-        let fail_all = |error: String| -> Vec<TargetReport> {
+        let fail_all = |error: String, retryable: bool| -> Vec<TargetReport> {
             targets
                 .iter()
-                .map(|t| TargetReport::failed(t, error.clone()))
+                .map(|t| TargetReport {
+                    retryable,
+                    ..TargetReport::failed(t, error.clone())
+                })
                 .collect()
         };
         let server = access.server.trim_end_matches('/');
         let version = match timeout_at(deadline, self.client.api_version(server, deadline)).await {
             Ok(Ok(version)) => version,
-            Ok(Err(e)) => return fail_all(version_message(server, &e)),
-            Err(_) => return fail_all(version_message(server, &TableauError::Deadline)),
+            Ok(Err(e)) => return fail_all(version_message(server, &e), retryable(&e)),
+            Err(_) => {
+                return fail_all(version_message(server, &TableauError::Deadline), true);
+            }
         };
         let session = match timeout_at(
             deadline,
@@ -81,20 +99,29 @@ impl TableauRefresher {
         .await
         {
             Ok(Ok(session)) => session,
-            Ok(Err(e)) => return fail_all(sign_in_message(access, &e)),
-            Err(_) => return fail_all(sign_in_message(access, &TableauError::Deadline)),
+            // A refused sign-in (401001) stays refused until someone fixes the
+            // credentials; a session ended later (401002) is another matter.
+            Ok(Err(e)) => {
+                let again = retryable(&e) && !e.is_session_expired();
+                return fail_all(sign_in_message(access, &e), again);
+            }
+            Err(_) => return fail_all(sign_in_message(access, &TableauError::Deadline), true),
         };
         let page_size = self.client.page_size;
+        // A semaphore over join_all rather than a buffered stream: the same
+        // bound, the reports in target order, and a future that stays `Send`.
+        let permits = tokio::sync::Semaphore::new(self.max_concurrency);
         let reports = futures_util::future::join_all(targets.iter().map(|target| {
-            let session = &session;
+            let (session, permits) = (&session, &permits);
             async move {
+                let _permit = permits.acquire().await;
                 timeout_at(
                     deadline,
                     refresh_one(session, &access.credentials, target, page_size, deadline),
                 )
                 .await
                 .unwrap_or_else(|_| {
-                    TargetReport::failed(
+                    TargetReport::failed_retryable(
                         target,
                         target_message(&access.credentials, target, &TableauError::Deadline),
                     )
@@ -125,36 +152,67 @@ async fn refresh_one(
     page_size: u32,
     deadline: Instant,
 ) -> TargetReport {
-    let item = match items::find(
-        session,
-        target.kind,
-        &target.name,
-        target.project.as_deref(),
-        page_size,
-        deadline,
-    )
-    .await
-    {
-        Ok(item) => item,
-        Err(e) => return TargetReport::failed(target, find_message(credentials, target, &e)),
+    let id = match &target.locator {
+        Locator::Id(id) => id.clone(),
+        Locator::Name { name, project } => {
+            match items::find(
+                session,
+                target.kind,
+                name,
+                project.as_deref(),
+                page_size,
+                deadline,
+            )
+            .await
+            {
+                Ok(item) => item.id,
+                Err(e) => {
+                    return TargetReport {
+                        retryable: matches!(&e, FindError::Tableau(e) if retryable(e)),
+                        ..TargetReport::failed(target, find_message(credentials, target, &e))
+                    };
+                }
+            }
+        }
     };
-    match items::refresh(session, target.kind, &item.id, deadline).await {
+    match items::refresh(session, target.kind, &id, deadline).await {
         Ok(Refreshed::Queued { job_id }) => {
-            TargetReport::succeeded(target, item.id, RefreshResult::Queued, job_id)
+            TargetReport::succeeded(target, id, RefreshResult::Queued, job_id)
         }
         Ok(Refreshed::AlreadyQueued) => {
-            TargetReport::succeeded(target, item.id, RefreshResult::AlreadyQueued, None)
+            TargetReport::succeeded(target, id, RefreshResult::AlreadyQueued, None)
         }
         Err(e) => TargetReport {
-            id: Some(item.id),
+            id: Some(id),
+            retryable: retryable(&e),
             ..TargetReport::failed(target, target_message(credentials, target, &e))
         },
     }
 }
 
+/// Whether a later attempt could go differently: Tableau away, overloaded or
+/// slow, or our session ended by another sign-in with the same PAT. Not found,
+/// permission and refused operations stay as they are.
+pub fn retryable(e: &TableauError) -> bool {
+    if e.is_session_expired() {
+        return true;
+    }
+    match e {
+        TableauError::Unreachable { .. }
+        | TableauError::Deadline
+        | TableauError::RetryLater { .. } => true,
+        TableauError::Api { status, .. } | TableauError::Http { status, .. } => {
+            *status >= 500 || *status == 429
+        }
+        TableauError::BadAnswer { .. }
+        | TableauError::UnsupportedVersion(_)
+        | TableauError::JwtUnsupportedVersion(_) => false,
+    }
+}
+
 /// Best effort, and short: a session left behind expires on its own, while a
 /// late answer makes dbt Cloud retry the whole webhook.
-async fn sign_out(session: &Session<'_>, deadline: Instant) {
+pub(super) async fn sign_out(session: &Session<'_>, deadline: Instant) {
     let now = Instant::now();
     let until = (now + SIGN_OUT_MAX).min(now.max(deadline) + SIGN_OUT_GRACE);
     match timeout_at(until, session.sign_out(until)).await {
@@ -168,7 +226,7 @@ async fn sign_out(session: &Session<'_>, deadline: Instant) {
     }
 }
 
-fn version_message(server: &str, e: &TableauError) -> String {
+pub(super) fn version_message(server: &str, e: &TableauError) -> String {
     match e {
         TableauError::Deadline => {
             format!("Tableau did not answer in time (reading the REST API version from {server})")
@@ -181,7 +239,7 @@ fn version_message(server: &str, e: &TableauError) -> String {
     }
 }
 
-fn sign_in_message(access: &TableauAccess, e: &TableauError) -> String {
+pub(super) fn sign_in_message(access: &TableauAccess, e: &TableauError) -> String {
     match (e, &access.credentials) {
         (TableauError::Deadline, _) => "Tableau did not answer in time (signing in)".to_owned(),
         (
@@ -208,9 +266,9 @@ fn sign_in_message(access: &TableauAccess, e: &TableauError) -> String {
 }
 
 fn find_message(credentials: &TableauCredentials, target: &Target, e: &FindError) -> String {
-    let (kind, name) = (target.kind, &target.name);
+    let (kind, name) = (target.kind, target.name().unwrap_or_default());
     let user = user(credentials);
-    match (e, &target.project) {
+    match (e, target.project()) {
         (FindError::NotFound, Some(project)) => format!(
             "{kind} \"{name}\" not found in project \"{project}\" (or {user} cannot see it)"
         ),
@@ -239,6 +297,10 @@ fn find_message(credentials: &TableauCredentials, target: &Target, e: &FindError
 fn target_message(credentials: &TableauCredentials, target: &Target, e: &TableauError) -> String {
     match e {
         TableauError::Deadline => format!("{target}: Tableau did not answer in time"),
+        TableauError::Api { status: 404, .. } => format!(
+            "{target} not found on the site (or {} cannot see it): {e}",
+            user(credentials)
+        ),
         _ => format!("{target}: refresh failed: {}", explain(credentials, e)),
     }
 }
@@ -269,5 +331,19 @@ fn user(credentials: &TableauCredentials) -> String {
         TableauCredentials::ConnectedApp { username, .. } => {
             format!("the user {username} (TABLEAU_USERNAME)")
         }
+    }
+}
+
+impl TableauRefresher {
+    /// Reads each of `job_ids` once, over one session signed in for reading jobs,
+    /// signed out at the end: [`crate::follow`] says how the answers map to
+    /// outcomes.
+    pub async fn check_jobs(
+        &self,
+        access: &TableauAccess,
+        job_ids: &[String],
+        deadline: Instant,
+    ) -> crate::follow::CheckOutcome {
+        super::jobs::check(&self.client, access, job_ids, deadline).await
     }
 }

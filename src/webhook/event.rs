@@ -1,7 +1,7 @@
 //! The dbt Cloud webhook body. Only the fields the function acts on are typed; the
 //! rest is ignored so that new dbt fields never break delivery.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -67,6 +67,8 @@ fn number_or_numeric_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i6
 #[serde(rename_all = "camelCase")]
 pub struct WebhookEvent {
     #[serde(default, deserialize_with = "string_or_number")]
+    pub account_id: Option<String>,
+    #[serde(default, deserialize_with = "string_or_number")]
     pub event_id: Option<String>,
     pub event_type: String,
     /// Kept loose: only the age check reads it, and a timestamp of an unexpected
@@ -86,9 +88,31 @@ pub struct RunData {
     #[serde(default)]
     pub job_name: Option<String>,
     #[serde(default)]
+    pub project_name: Option<String>,
+    #[serde(default)]
     pub run_status: Option<String>,
     #[serde(default, deserialize_with = "number_or_numeric_string")]
     pub run_status_code: Option<i64>,
+    #[serde(default)]
+    pub run_finished_at: Option<String>,
+    #[serde(default)]
+    pub run_errored_at: Option<String>,
+}
+
+/// What the rest of the product needs to know about the run an event reports:
+/// the workflow's input carries it, reports and the resolver read it. No secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub account_id: Option<String>,
+    pub job_id: Option<String>,
+    pub run_id: Option<String>,
+    pub event_id: Option<String>,
+    pub job_name: Option<String>,
+    pub project_name: Option<String>,
+    pub run_status: Option<String>,
+    pub run_status_code: Option<i64>,
+    /// `runFinishedAt`, or `runErroredAt` for a run that errored (RFC 3339).
+    pub run_finished_at: Option<String>,
 }
 
 #[derive(Debug)]
@@ -103,9 +127,10 @@ impl fmt::Display for EventParseError {
 /// What a verified event asks of the function.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// A successful run: refresh the targets of this job (`None` when the event
-    /// names no job, which only targets without a `jobs` list match).
-    Refresh { job: Option<JobId> },
+    /// A completed run: refresh the targets of this job (`None` when the event
+    /// names no job, which only targets without a `jobs` list match). Entries
+    /// naming items act only when `succeeded`; exposure entries on any run.
+    Refresh { job: Option<JobId>, succeeded: bool },
     /// Anything else, with the reason an operator reads in the answer.
     Ignore(String),
 }
@@ -140,19 +165,42 @@ impl WebhookEvent {
                 self.event_type
             ));
         }
-        if self.data.run_status_code != Some(RUN_SUCCESS) {
-            let status = self.data.run_status.as_deref().unwrap_or("unknown");
-            let code = self
-                .data
-                .run_status_code
-                .map_or_else(|| "missing".to_owned(), |c| c.to_string());
-            return Decision::Ignore(format!(
-                "run {} of job {} did not succeed (runStatus \"{status}\", runStatusCode {code})",
-                self.data.run_id.as_deref().unwrap_or("?"),
-                self.data.job_id.as_deref().unwrap_or("?"),
-            ));
+        Decision::Refresh {
+            job: self.job_id(),
+            succeeded: self.data.run_status_code == Some(RUN_SUCCESS),
         }
-        Decision::Refresh { job: self.job_id() }
+    }
+
+    /// Why a run that did not succeed refreshes nothing.
+    pub fn unsuccessful_reason(&self) -> String {
+        let status = self.data.run_status.as_deref().unwrap_or("unknown");
+        let code = self
+            .data
+            .run_status_code
+            .map_or_else(|| "missing".to_owned(), |c| c.to_string());
+        format!(
+            "run {} of job {} did not succeed (runStatus \"{status}\", runStatusCode {code})",
+            self.data.run_id.as_deref().unwrap_or("?"),
+            self.data.job_id.as_deref().unwrap_or("?"),
+        )
+    }
+
+    pub fn summary(&self) -> RunSummary {
+        let data = &self.data;
+        RunSummary {
+            account_id: self.account_id.clone(),
+            job_id: data.job_id.clone(),
+            run_id: data.run_id.clone(),
+            event_id: self.event_id.clone(),
+            job_name: data.job_name.clone(),
+            project_name: data.project_name.clone(),
+            run_status: data.run_status.clone(),
+            run_status_code: data.run_status_code,
+            run_finished_at: data
+                .run_finished_at
+                .clone()
+                .or_else(|| data.run_errored_at.clone()),
+        }
     }
 
     /// How old the signed `timestamp` is at `now`; `None` when it is missing or is
@@ -182,7 +230,8 @@ mod tests {
         assert_eq!(
             e.decision(),
             Decision::Refresh {
-                job: JobId::parse("123")
+                job: JobId::parse("123"),
+                succeeded: true
             }
         );
     }
@@ -205,9 +254,14 @@ mod tests {
         let errored = event(
             r#"{"eventType":"job.run.completed","data":{"jobId":"7","runId":"8","runStatus":"Errored","runStatusCode":20}}"#,
         );
-        let Decision::Ignore(reason) = errored.decision() else {
-            panic!("not ignored")
-        };
+        assert_eq!(
+            errored.decision(),
+            Decision::Refresh {
+                job: JobId::parse("7"),
+                succeeded: false
+            }
+        );
+        let reason = errored.unsuccessful_reason();
         assert!(
             reason.contains("Errored") && reason.contains("20") && reason.contains('7'),
             "{reason}"

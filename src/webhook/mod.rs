@@ -3,5 +3,5 @@
 pub mod event;
 pub mod signature;
 
-pub use event::{Decision, EventParseError, JobId, WebhookEvent};
+pub use event::{Decision, EventParseError, JobId, RunSummary, WebhookEvent};
 pub use signature::{Signature, SignatureError, verify_signature};

@@ -128,10 +128,12 @@ impl Refresher for RecordingRefresher {
         targets: &'a [&'a dbt_tableau_refresh::targets::Target],
         _deadline: Instant,
     ) -> BoxFuture<'a, Vec<dbt_tableau_refresh::answer::TargetReport>> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(targets.iter().map(|t| t.name.clone()).collect());
+        self.calls.lock().unwrap().push(
+            targets
+                .iter()
+                .map(|t| t.name().unwrap_or_default().to_owned())
+                .collect(),
+        );
         Box::pin(async move {
             targets
                 .iter()

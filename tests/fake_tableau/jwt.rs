@@ -10,6 +10,7 @@ pub const APP_SECRET_VALUE: &str = "app-secret-value-do-not-print";
 pub const APP_USERNAME: &str = "refresh-bot@example.com";
 pub const SCOPE_READ: &str = "tableau:content:read";
 pub const SCOPE_REFRESH: &str = "tableau:tasks:run";
+pub const SCOPE_JOBS: &str = "tableau:jobs:read";
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -82,5 +83,15 @@ pub(super) fn verify_jwt(
     }) else {
         return Err(("16", "scp is not an array of strings".into()));
     };
+    // A connected app that lists the scopes it grants refuses a JWT asking for
+    // more (tableau/tableau-mcp #344; reason code guessed).
+    if let Some(granted) = &state.app_granted_scopes {
+        if let Some(extra) = scopes.iter().find(|s| !granted.contains(s)) {
+            return Err((
+                "16",
+                format!("scope {extra} not granted to the connected app"),
+            ));
+        }
+    }
     Ok((jti, scopes))
 }

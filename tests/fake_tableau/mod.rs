@@ -9,9 +9,10 @@
 //! never seen before. JWT sessions live side by side (a sign-in ends no other
 //! session), and each call checks the session's `scp` the way Tableau does: a
 //! method outside the scopes answers 401002 (tableau/server-client-python
-//! #1320, #1581).
+//! #1320, #1581). Jobs and Query Job: jobs.rs.
 #![allow(dead_code)]
 
+mod jobs;
 mod jwt;
 mod respond;
 
@@ -19,8 +20,12 @@ use dbt_tableau_refresh::answer::TargetReport;
 use dbt_tableau_refresh::secrets::{TableauAccess, TableauCredentials};
 use dbt_tableau_refresh::tableau::{Refresher, TableauRefresher};
 use dbt_tableau_refresh::targets::{ItemKind, Target};
+// Only the tests that follow jobs name it.
+#[allow(unused_imports)]
+pub use jobs::JobScript;
 pub use jwt::{
-    APP_CLIENT_ID, APP_SECRET_ID, APP_SECRET_VALUE, APP_USERNAME, SCOPE_READ, SCOPE_REFRESH,
+    APP_CLIENT_ID, APP_SECRET_ID, APP_SECRET_VALUE, APP_USERNAME, SCOPE_JOBS, SCOPE_READ,
+    SCOPE_REFRESH,
 };
 use respond::{List, RefreshItem, SignIn, SignOut};
 use serde_json::{Value, json};
@@ -31,7 +36,9 @@ use tokio::time::Instant;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-pub const VERSION: &str = "3.22";
+/// REST API 3.25 is Tableau Server 2025.1 (the serverinfo's productVersion), the
+/// first where a connected app may read jobs.
+pub const VERSION: &str = "3.25";
 pub const SITE_ID: &str = "site-luid-1";
 pub const SITE: &str = "analytics";
 pub const PAT_NAME: &str = "dbt-refresh";
@@ -126,6 +133,10 @@ pub struct State {
     pub seen_jtis: HashSet<String>,
     /// Why each refused JWT sign-in was refused (the fake's own words).
     pub jwt_rejections: Vec<String>,
+    /// The scopes the connected app grants, when it lists them; `None` grants
+    /// whatever the JWT asks for.
+    pub app_granted_scopes: Option<Vec<String>>,
+    pub jobs: jobs::Jobs,
 }
 
 pub struct FakeTableau {
@@ -137,6 +148,11 @@ impl FakeTableau {
     pub async fn start(workbooks: Vec<Item>, datasources: Vec<Item>) -> FakeTableau {
         let server = MockServer::start().await;
         let state = Arc::new(Mutex::new(State::default()));
+        state.lock().unwrap().jobs.names = workbooks
+            .iter()
+            .chain(&datasources)
+            .map(|item| (item.id.clone(), item.name.clone()))
+            .collect();
         Mock::given(method("GET"))
             .and(path("/api/2.4/serverinfo"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -152,6 +168,13 @@ impl FakeTableau {
         Mock::given(method("POST"))
             .and(path(format!("/api/{VERSION}/auth/signout")))
             .respond_with(SignOut(state.clone()))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(format!(
+                "^/api/{VERSION}/sites/{SITE_ID}/jobs/[^/]+$"
+            )))
+            .respond_with(jobs::QueryJob(state.clone()))
             .mount(&server)
             .await;
         for (plural, singular, items) in [
@@ -275,21 +298,11 @@ impl FakeTableau {
 }
 
 pub fn workbook(name: &str, project: Option<&str>) -> Target {
-    Target {
-        kind: ItemKind::Workbook,
-        name: name.into(),
-        project: project.map(Into::into),
-        jobs: None,
-    }
+    Target::named(ItemKind::Workbook, name, project)
 }
 
 pub fn datasource(name: &str, project: Option<&str>) -> Target {
-    Target {
-        kind: ItemKind::Datasource,
-        name: name.into(),
-        project: project.map(Into::into),
-        jobs: None,
-    }
+    Target::named(ItemKind::Datasource, name, project)
 }
 
 pub fn tableau_error(status: u16, code: &str, summary: &str, detail: &str) -> ResponseTemplate {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use wiremock::{Request, Respond, ResponseTemplate};
 
 /// Tableau answers a call without a live session token with 401.
-fn unauthorized() -> ResponseTemplate {
+pub(super) fn unauthorized() -> ResponseTemplate {
     tableau_error(
         401,
         "401002",
@@ -20,7 +20,7 @@ fn unauthorized() -> ResponseTemplate {
     )
 }
 
-fn authorized(state: &State, request: &Request) -> bool {
+pub(super) fn authorized(state: &State, request: &Request) -> bool {
     let sent = request
         .headers
         .get("x-tableau-auth")
@@ -32,7 +32,11 @@ fn authorized(state: &State, request: &Request) -> bool {
 
 /// For a connected-app session whose JWT lacks `scope`: Tableau's answer to a
 /// method outside the token's scopes.
-fn out_of_scope(state: &State, request: &Request, scope: &str) -> Option<ResponseTemplate> {
+pub(super) fn out_of_scope(
+    state: &State,
+    request: &Request,
+    scope: &str,
+) -> Option<ResponseTemplate> {
     let token = request.headers.get("x-tableau-auth")?.to_str().ok()?;
     let scopes = state.jwt_sessions.get(token)?;
     let allowed = scopes.iter().any(|s| {
@@ -255,7 +259,7 @@ pub(super) struct RefreshItem(pub(super) Arc<Mutex<State>>);
 
 impl Respond for RefreshItem {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let state = self.0.lock().unwrap();
+        let mut state = self.0.lock().unwrap();
         if !authorized(&state, request) {
             return unauthorized();
         }
@@ -267,11 +271,19 @@ impl Respond for RefreshItem {
         }
         let segments: Vec<&str> = request.url.path().split('/').collect();
         let id = segments[segments.len() - 2];
+        let kind = match segments[segments.len() - 3] {
+            "workbooks" => "workbook",
+            _ => "datasource",
+        };
         let template = match state.refresh_answers.get(id) {
             Some((status, body)) => ResponseTemplate::new(*status).set_body_json(body),
-            None => ResponseTemplate::new(202).set_body_json(json!({"job": {
-                "id": format!("job-{id}"), "mode": "Asynchronous", "type": "RefreshExtract",
-                "createdAt": "2026-01-31T19:29:36Z"}})),
+            None => {
+                // The job Query Job then follows (fake_tableau/jobs.rs).
+                let job_id = state.jobs.start(kind, id);
+                ResponseTemplate::new(202).set_body_json(json!({"job": {
+                    "id": job_id, "mode": "Asynchronous", "type": "RefreshExtract",
+                    "createdAt": "2026-01-31T19:29:36Z"}}))
+            }
         };
         template.set_delay(state.refresh_delay)
     }

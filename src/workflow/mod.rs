@@ -1,0 +1,15 @@
+//! Workflow mode: the webhook starts a Step Functions execution ([`start`],
+//! [`sfn`]); the execution's tasks invoke the function for one step each.
+
+pub mod sfn;
+pub mod start;
+
+pub use start::{ExecutionInput, StartError, Started, WorkflowStarter, execution_name};
+
+/// `STATE_MACHINE_ARN` when set and not empty: workflow mode.
+pub fn state_machine_from_env() -> Option<String> {
+    std::env::var(sfn::STATE_MACHINE_VARIABLE)
+        .ok()
+        .map(|arn| arn.trim().to_owned())
+        .filter(|arn| !arn.is_empty())
+}
