@@ -72,17 +72,19 @@ pub struct Registered {
 pub async fn register_function(name: &str, timeout_seconds: u64) -> Registered {
     // reqwest is built without a crypto provider of its own (Cargo.toml).
     dbt_tableau_refresh::tableau::client::install_crypto_provider();
-    let answer: Value = reqwest::Client::new()
+    let response = reqwest::Client::new()
         .post(format!("{}/forwarder/register", moto_endpoint()))
         .json(&serde_json::json!({"function_name": name, "timeout_seconds": timeout_seconds}))
         .send()
         .await
-        .expect("POST /forwarder/register: is MOTO_ENDPOINT tests/sfn/moto_sfn.py?")
-        .error_for_status()
-        .expect("the harness registers the function")
-        .json()
-        .await
-        .expect("the harness answers JSON");
+        .expect("POST /forwarder/register: is MOTO_ENDPOINT tests/sfn/moto_sfn.py?");
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    assert!(
+        status.is_success(),
+        "the harness did not register {name}: {status} {text}"
+    );
+    let answer: Value = serde_json::from_str(&text).expect("the harness answers JSON");
     Registered {
         function_arn: answer["function_arn"].as_str().unwrap().to_string(),
         runtime_api: answer["runtime_api"].as_str().map(str::to_string),

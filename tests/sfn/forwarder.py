@@ -16,6 +16,7 @@ import stub_steps
 from runtime_api import RuntimeAPI
 
 _lock = threading.Lock()
+_role_lock = threading.Lock()
 _registered = {}  # function name -> (RuntimeAPI, timeout in seconds)
 # Set once moto's config is applied: before that an execution would not run.
 ready = threading.Event()
@@ -97,13 +98,15 @@ def _create_in_moto(function_name, timeout_seconds):
         aws_secret_access_key="testing",
     )
     iam = client("iam")
-    try:
-        role = iam.get_role(RoleName="dbt-tableau-refresh-test")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                          "Principal": {"Service": "lambda.amazonaws.com"}}]}
-        role = iam.create_role(RoleName="dbt-tableau-refresh-test",
-                               AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    # One role for every test function; tests register in parallel.
+    with _role_lock:
+        try:
+            role = iam.get_role(RoleName="dbt-tableau-refresh-test")["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                              "Principal": {"Service": "lambda.amazonaws.com"}}]}
+            role = iam.create_role(RoleName="dbt-tableau-refresh-test",
+                                   AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("bootstrap", "#!/bin/sh\n# never run: invokes are forwarded\n")
