@@ -81,6 +81,26 @@ fn the_template_gives_the_function_the_arn_of_the_state_machine_it_creates() {
     }
 }
 
+/// The alarm matches a metric only with its exact dimensions: the ones
+/// src/metrics.rs writes.
+#[test]
+fn the_alarm_watches_the_metric_the_function_writes() {
+    use dbt_tableau_refresh::targets::ItemKind;
+    let template = include_str!("../template.yaml");
+    let namespace = dbt_tableau_refresh::metrics::NAMESPACE;
+    assert_eq!(
+        template
+            .matches(&format!("Namespace: {namespace}\n"))
+            .count(),
+        2
+    );
+    assert_eq!(template.matches("MetricName: RefreshFailed\n").count(), 2);
+    for kind in [ItemKind::Workbook, ItemKind::Datasource] {
+        let dimension = format!("Dimensions: [{{ Name: Kind, Value: {} }}]", kind.as_str());
+        assert!(template.contains(&dimension), "{dimension}");
+    }
+}
+
 #[tokio::test]
 async fn all_succeeded_ends_succeeded_without_a_message() {
     let workflow = deploy("ok").await;

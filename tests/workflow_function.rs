@@ -171,6 +171,17 @@ async fn a_failed_refresh_reaches_the_topic_with_tableaus_notes() {
     );
     assert!(message.to_lowercase().contains("failed"), "{message}");
     stack.assert_no_secrets(&done).await;
+    // What RefreshFailedAlarm counts: an EMF line on the function's stdout with
+    // the namespace and the one dimension template.yaml's alarm names.
+    let lines = stack.function.log_lines();
+    let emf = lines
+        .iter()
+        .find(|line| line["_aws"].is_object() && line["RefreshFailed"] == 1)
+        .expect("an EMF record for the failed refresh");
+    let metrics = &emf["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(metrics["Namespace"], "DbtTableauRefresh");
+    assert_eq!(metrics["Dimensions"], json!([["Kind"]]));
+    assert_eq!(emf["Kind"], "workbook");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

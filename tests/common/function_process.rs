@@ -84,6 +84,12 @@ impl Drop for FunctionProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Kept when the test failed: it is where the function says why.
+        if std::thread::panicking() {
+            eprintln!("the function's output: {}", self.log.display());
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
