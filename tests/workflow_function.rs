@@ -22,7 +22,9 @@ use fake_tableau::JobScript;
 use fake_tableau::{FakeTableau, PAT_SECRET, kpi_fake};
 use function_process::{FunctionProcess, invoke};
 use serde_json::{Value, json};
-use sfn::{Finished, Workflow, count, entered, history_text, unique};
+use sfn::{
+    Finished, Workflow, count, entered, history_text, lose_next_answer, release_lost_answer, unique,
+};
 use std::time::Duration;
 
 const WITHIN: Duration = Duration::from_secs(90);
@@ -267,4 +269,46 @@ async fn a_step_error_is_reported_by_the_report_step() {
     let subject = messages[0].subject.clone().unwrap_or_default();
     assert!(subject.contains("777"), "{subject}");
     assert!(!entered(&stack.workflow.history(&done.arn).await).contains(&"Fallback".into()));
+}
+
+/// The Refresh task's Retry after Lambda lost the answer runs the step again:
+/// the refresh reaches Tableau a second time and meets 409093 (the item's job is
+/// already queued), so the run ends well and no second job is started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_retried_after_a_lost_answer_meets_already_queued() {
+    let stack = deploy(kpi_fake().await, &[]).await;
+    lose_next_answer(&stack.function.name, "refresh").await;
+    let (status, body, arn) = stack.deliver().await;
+    assert_eq!(status, 202, "{body}");
+    // The first refresh reached Tableau; from now on Tableau has the job queued.
+    let deadline = std::time::Instant::now() + WITHIN;
+    while stack.fake.count("POST", "/refresh").await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refresh reached Tableau"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let conflict = json!({"error": {"summary": "Resource Conflict", "code": "409093",
+        "detail": "Job for 'wb-kpi' is already queued. Not queuing a duplicate."}});
+    stack.fake.answer_refresh("wb-kpi", 409, conflict);
+    assert!(
+        release_lost_answer(&stack.function.name).await,
+        "the refresh step ran"
+    );
+
+    let done = stack.workflow.wait(&arn, WITHIN).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    let history = stack.workflow.history(&done.arn).await;
+    let failed: Vec<_> = history
+        .iter()
+        .filter_map(|e| e.task_failed_event_details())
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].error(), Some("Lambda.ServiceException"));
+    assert_eq!(stack.fake.count("POST", "/refresh").await, 2);
+    let state = done.output.unwrap();
+    assert_eq!(state["reports"][0]["result"], "already_queued", "{state}");
+    assert_eq!(stack.fake.job_reads(), 0, "no job of ours to follow");
+    assert!(stack.workflow.notifications(QUIET).await.is_empty());
 }

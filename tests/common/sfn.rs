@@ -67,28 +67,49 @@ pub struct Registered {
     pub runtime_api: Option<String>,
 }
 
-/// Creates the function in moto and, unless it is a `stub-`, a Runtime API that
-/// the function's invokes are forwarded to.
-pub async fn register_function(name: &str, timeout_seconds: u64) -> Registered {
+/// POSTs to the harness's control endpoint (tests/sfn/moto_sfn.py lists them).
+pub async fn control(path: &str, request: Value) -> Value {
     // reqwest is built without a crypto provider of its own (Cargo.toml).
     dbt_tableau_refresh::tableau::client::install_crypto_provider();
     let response = reqwest::Client::new()
-        .post(format!("{}/forwarder/register", moto_endpoint()))
-        .json(&serde_json::json!({"function_name": name, "timeout_seconds": timeout_seconds}))
+        .post(format!("{}/forwarder/{path}", moto_endpoint()))
+        .json(&request)
         .send()
         .await
-        .expect("POST /forwarder/register: is MOTO_ENDPOINT tests/sfn/moto_sfn.py?");
+        .expect("POST /forwarder/...: is MOTO_ENDPOINT tests/sfn/moto_sfn.py?");
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     assert!(
         status.is_success(),
-        "the harness did not register {name}: {status} {text}"
+        "the harness refused {path} {request}: {status} {text}"
     );
-    let answer: Value = serde_json::from_str(&text).expect("the harness answers JSON");
+    serde_json::from_str(&text).expect("the harness answers JSON")
+}
+
+/// Creates the function in moto and, unless it is a `stub-`, a Runtime API that
+/// the function's invokes are forwarded to.
+pub async fn register_function(name: &str, timeout_seconds: u64) -> Registered {
+    let request = serde_json::json!({"function_name": name, "timeout_seconds": timeout_seconds});
+    let answer = control("register", request).await;
     Registered {
         function_arn: answer["function_arn"].as_str().unwrap().to_string(),
         runtime_api: answer["runtime_api"].as_str().map(str::to_string),
     }
+}
+
+/// The function's next `step` runs, but Lambda "loses" its answer (the task
+/// sees Lambda.ServiceException) once [`release_lost_answer`] is called.
+pub async fn lose_next_answer(name: &str, step: &str) {
+    control(
+        "lose",
+        serde_json::json!({"function_name": name, "step": step}),
+    )
+    .await;
+}
+
+/// Whether the step ran (its answer was held).
+pub async fn release_lost_answer(name: &str) -> bool {
+    control("release", serde_json::json!({"function_name": name})).await["taken"] == true
 }
 
 /// An execution once it stopped running.

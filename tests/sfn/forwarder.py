@@ -18,6 +18,10 @@ from runtime_api import RuntimeAPI
 _lock = threading.Lock()
 _role_lock = threading.Lock()
 _registered = {}  # function name -> (RuntimeAPI, timeout in seconds)
+# Function name -> {"step", "release": Event, "taken"}: the next invoke of that
+# step runs, but its answer is "lost" (Lambda.ServiceException) once the test
+# releases it, so that the test can change the world before the retry.
+_lose = {}
 # Set once moto's config is applied: before that an execution would not run.
 ready = threading.Event()
 
@@ -34,9 +38,32 @@ def _function_error(response_headers, error_type, message):
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
+def _service_exception(message):
+    """Lambda failing on its side: the state machine sees Lambda.ServiceException."""
+    from moto.core.exceptions import JsonRESTError  # after MOTO_PORT is set
+
+    class ServiceException(JsonRESTError):
+        code = 500
+
+    return ServiceException("ServiceException", message)
+
+
 def _forward(api, timeout, body, response_headers):
     payload = body if isinstance(body, bytes) else (body or "{}").encode()
     _latency, kind, answer = api.invoke(payload, timeout=timeout)
+    try:
+        step = json.loads(payload).get("step")
+    except (ValueError, AttributeError):
+        step = None
+    with _lock:
+        rule = _lose.get(api.function_name)
+        lost = rule is not None and not rule["taken"] and rule["step"] == step
+        if lost:
+            rule["taken"] = True
+    if lost:
+        # The function ran (and did its work); its answer never reaches the task.
+        rule["release"].wait(timeout)
+        raise _service_exception(f"the answer of step {step} was lost (test)")
     if kind is None:
         # What Lambda answers when the function outlives its Timeout.
         return _function_error(
@@ -48,19 +75,13 @@ def _forward(api, timeout, body, response_headers):
 
 
 def _stub(name, body, response_headers):
-    # Imported here so that moto is loaded only after MOTO_PORT is set.
-    from moto.core.exceptions import JsonRESTError
-
-    class ServiceException(JsonRESTError):
-        code = 500
-
     try:
         event = json.loads(body or "{}")
         return json.dumps(stub_steps.answer(name, event)).encode()
     except stub_steps.StubFunctionError as error:
         return _function_error(response_headers, error.error_type, error.message)
     except stub_steps.StubServiceError as error:
-        raise ServiceException("ServiceException", str(error)) from None
+        raise _service_exception(str(error)) from None
 
 
 def install(backend_class):
@@ -186,6 +207,17 @@ def control(app):
                 )
             elif path == "/forwarder/unregister" and environ["REQUEST_METHOD"] == "POST":
                 status, answer = "200 OK", unregister(str(request["function_name"]))
+            elif path == "/forwarder/lose" and environ["REQUEST_METHOD"] == "POST":
+                rule = {"step": str(request["step"]), "release": threading.Event(), "taken": False}
+                with _lock:
+                    _lose[str(request["function_name"])] = rule
+                status, answer = "200 OK", {}
+            elif path == "/forwarder/release" and environ["REQUEST_METHOD"] == "POST":
+                with _lock:
+                    rule = _lose.pop(str(request["function_name"]), None)
+                if rule is not None:
+                    rule["release"].set()
+                status, answer = "200 OK", {"taken": bool(rule and rule["taken"])}
             else:
                 status, answer = "404 Not Found", {"error": f"no route {path}"}
         except (KeyError, ValueError, TypeError) as error:

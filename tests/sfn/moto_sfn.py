@@ -21,6 +21,9 @@ One server for every test: Secrets Manager, SNS, SQS, Lambda and Step Functions
     POST /forwarder/unregister {"function_name": N}
     POST /forwarder/invoke/N    body: an event for N's process; answers its payload
                                 (X-Amz-Function-Error: Unhandled on a function error)
+    POST /forwarder/lose        {"function_name": N, "step": S}: N's next S step runs,
+                                but its answer is lost (Lambda.ServiceException)...
+    POST /forwarder/release     {"function_name": N}: ...once this arrives
     GET  /forwarder/ready       200 once the config above is applied, 503 before
 
 Why in-process (ThreadedMotoServer) and not moto_server: the replacement has to live
