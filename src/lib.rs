@@ -6,6 +6,7 @@
 
 pub mod answer;
 pub mod dbt_cloud;
+pub mod exposures;
 pub mod follow;
 pub mod function_url;
 pub mod handler;
