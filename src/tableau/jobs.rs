@@ -24,10 +24,6 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
-/// Job reads in flight at once in one check: enough to read a few dozen jobs in
-/// a second or two, few enough not to look like a burst to Tableau Cloud's rate
-/// limit (which has answered 429 to clients polling every 30 s).
-
 /// A job id goes into the path: everything but unreserved characters is encoded.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
