@@ -1,13 +1,16 @@
 """The benchmark's fakes, in one process of their own (so their threads don't share
 the runner's GIL): a fake Tableau REST API, a counting HTTP proxy in front of
-moto_server (Secrets Manager), and a control endpoint.
+moto_server (Secrets Manager), a Step Functions StartExecution stand-in
+(bench/fake_sfn.py), and a control endpoint.
 
     python3 bench/fakes.py --moto http://127.0.0.1:PORT
-    -> prints one JSON line {"tableau": port, "secrets": port, "control": port}
+    -> prints one JSON line {"tableau": port, "secrets": port, "sfn": port, "control": port}
 
 Fake Tableau answers the shapes the Rust client uses (JSON, `Accept:
 application/json`), checks `X-Tableau-Auth` and the site id, keeps HTTP/1.1
-connections alive, and counts new TCP connections and requests per route:
+connections alive, and counts new TCP connections, requests per route and the
+largest number of requests in flight at once (from arrival to answer; a request
+delay, when set, is inside that span):
 
     GET  /api/{v}/serverinfo                 no sign-in; restApiVersion 3.23
     POST /api/{v}/auth/signin                PAT credentials -> token, site id, user id
@@ -20,14 +23,16 @@ connections alive, and counts new TCP connections and requests per route:
 
 Control (its own port, so reading the counters doesn't move them):
 
-    GET  /stats                              {"tableau": {...}, "secrets": {...}}
-    POST /reset                              counters to zero
-    POST /config {"refresh_delay_ms": 50}
+    GET  /stats                              {"tableau": {...}, "secrets": {...}, "sfn": {...}}
+    POST /reset                              counters (and the in-flight maximum) to zero
+    POST /config {"refresh_delay_ms": 50, "request_delay_ms": 0}
+                                             refresh_delay_ms delays refresh POSTs only,
+                                             request_delay_ms every Tableau request;
+                                             an absent key is 0
 
 stdlib only.
 """
 import argparse
-import collections
 import http.client
 import json
 import re
@@ -38,8 +43,10 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from http_body import read_body
+from counting import Counters, CountingHandler, json_body
+from fake_sfn import StepFunctions
 
+WEBHOOK_KEY = "bench-webhook-key"
 PAT_NAME = "bench-pat"
 PAT_SECRET = "bench-pat-secret"
 SITE_CONTENT_URL = "bench"
@@ -48,71 +55,11 @@ USER_ID = "9f9e9d9c-8b8a-4f7e-9d6c-5b4a3f2e1d0c"
 PROJECT = {"id": "1f2e3d4c-5b6a-4798-8a9b-0c1d2e3f4a5b", "name": "Bench"}
 
 
-class Counters:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.reset()
-
-    def reset(self):
-        with self.lock:
-            self.connections = 0
-            self.requests = 0
-            self.routes = collections.Counter()
-            self.statuses = collections.Counter()
-            self.signed_in = 0
-            self.signed_out = 0
-
-    def snapshot(self):
-        with self.lock:
-            return {
-                "connections": self.connections,
-                "requests": self.requests,
-                "routes": dict(self.routes),
-                "statuses": {str(k): v for k, v in self.statuses.items()},
-                "signed_in": self.signed_in,
-                "signed_out": self.signed_out,
-            }
-
-
-class CountingHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    counters: Counters = None
-
-    def setup(self):
-        super().setup()
-        with self.counters.lock:
-            self.counters.connections += 1
-
-    def log_message(self, *args):
-        pass
-
-    def read_body(self):
-        return read_body(self)
-
-    def answer(self, status, body=b"", headers=(), route="other"):
-        with self.counters.lock:
-            self.counters.requests += 1
-            self.counters.routes[route] += 1
-            self.counters.statuses[status] += 1
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        if status not in (204, 304):
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body and status not in (204, 304):
-            self.wfile.write(body)
-
-
-def json_body(obj):
-    return json.dumps(obj).encode()
-
-
 class Tableau:
     def __init__(self):
         self.counters = Counters()
         self.refresh_delay = 0.0
+        self.request_delay = 0.0
         self.tokens = set()
         self.tokens_lock = threading.Lock()
         fake = self
@@ -122,16 +69,16 @@ class Tableau:
 
             def do_GET(self):
                 self.read_body()
-                fake.route(self, "GET", b"")
+                fake.handle(self, "GET", b"")
 
             def do_POST(self):
-                fake.route(self, "POST", self.read_body())
+                fake.handle(self, "POST", self.read_body())
 
             def do_PUT(self):
-                fake.route(self, "PUT", self.read_body())
+                fake.handle(self, "PUT", self.read_body())
 
             def do_DELETE(self):
-                fake.route(self, "DELETE", self.read_body())
+                fake.handle(self, "DELETE", self.read_body())
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -139,6 +86,16 @@ class Tableau:
     def error(self, h, status, code, summary, detail, route):
         h.answer(status, json_body({"error": {"summary": summary, "detail": detail, "code": code}}),
                  [("Content-Type", "application/json")], route)
+
+    def handle(self, h, method, body):
+        """One request, counted in flight from its arrival to its answer."""
+        self.counters.enter()
+        try:
+            if self.request_delay:
+                time.sleep(self.request_delay)
+            self.route(h, method, body)
+        finally:
+            self.counters.leave()
 
     def authorized(self, h):
         with self.tokens_lock:
@@ -258,6 +215,7 @@ def main():
     tableau = Tableau()
     tableau.refresh_delay = a.refresh_delay_ms / 1000
     secrets = SecretsProxy(a.moto)
+    sfn = StepFunctions(forbidden=(PAT_SECRET, WEBHOOK_KEY))
 
     class Control(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -278,23 +236,28 @@ def main():
                 open_sessions = len(tableau.tokens)
             self.reply({"tableau": dict(tableau.counters.snapshot(), open_sessions=open_sessions),
                         "secrets": secrets.counters.snapshot(),
-                        "refresh_delay_ms": tableau.refresh_delay * 1000})
+                        "sfn": sfn.snapshot(),
+                        "refresh_delay_ms": tableau.refresh_delay * 1000,
+                        "request_delay_ms": tableau.request_delay * 1000})
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if self.path == "/reset":
                 tableau.counters.reset()
                 secrets.counters.reset()
+                sfn.reset()
             elif self.path == "/config":
-                tableau.refresh_delay = float(json.loads(body or b"{}").get("refresh_delay_ms", 0)) / 1000
+                config = json.loads(body or b"{}")
+                tableau.refresh_delay = float(config.get("refresh_delay_ms", 0)) / 1000
+                tableau.request_delay = float(config.get("request_delay_ms", 0)) / 1000
             self.do_GET()
 
     control = ThreadingHTTPServer(("127.0.0.1", 0), Control)
     control.daemon_threads = True
-    for server in (tableau.server, secrets.server):
+    for server in (tableau.server, secrets.server, sfn.server):
         threading.Thread(target=server.serve_forever, daemon=True).start()
     print(json.dumps({"tableau": tableau.server.server_address[1], "secrets": secrets.server.server_address[1],
-                      "control": control.server_address[1]}), flush=True)
+                      "sfn": sfn.server.server_address[1], "control": control.server_address[1]}), flush=True)
     control.serve_forever()
 
 

@@ -4,6 +4,7 @@
 use dbt_tableau_refresh::function_url::{self, FunctionUrlRequest};
 use dbt_tableau_refresh::handler::WebhookHandler;
 use dbt_tableau_refresh::settings::{Settings, answer_deadline, step_deadline};
+#[cfg(feature = "workflow")]
 use dbt_tableau_refresh::workflow::sfn::StepFunctionsStarter;
 use dbt_tableau_refresh::workflow::{self, Steps};
 use dbt_tableau_refresh::{resolve, secrets, step_event, tableau};
@@ -19,15 +20,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let secrets = secrets::from_env().await;
     let refresher = tableau::refresher_from_env().map(Arc::new);
     let resolver = resolve::from_env();
-    let mut handler = WebhookHandler::new(
-        Settings::from_env(),
+    let handler = WebhookHandler::new(
+        settings(),
         Arc::clone(&secrets),
         refresher.clone().map(|r| r as _),
     )
     .with_resolver(resolver.clone());
-    if let Some(arn) = workflow::state_machine_from_env() {
-        handler = handler.with_workflow(Arc::new(StepFunctionsStarter::from_env(&arn).await));
-    }
+    #[cfg(feature = "workflow")]
+    let handler = match workflow::state_machine_from_env() {
+        Some(arn) => handler.with_workflow(Arc::new(StepFunctionsStarter::from_env(&arn).await)),
+        None => handler,
+    };
     let handler = Arc::new(handler);
     let steps = Arc::new(Steps {
         secrets,
@@ -67,4 +70,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     }))
     .await
+}
+
+/// The webhook's settings. A build without the Step Functions client (no
+/// `workflow` feature) can't start executions: a state machine ARN then makes
+/// every answer a 500 that says so, rather than refreshing in the plain mode.
+fn settings() -> Result<Settings, String> {
+    #[cfg(not(feature = "workflow"))]
+    if workflow::state_machine_from_env().is_some() {
+        return Err(format!(
+            "{} is set, but this build has no Step Functions client (built without the `workflow` feature)",
+            workflow::STATE_MACHINE_VARIABLE
+        ));
+    }
+    Settings::from_env()
 }

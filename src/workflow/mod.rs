@@ -4,6 +4,7 @@
 //! ([`state`]), ending in a [`report`] and CloudWatch metrics ([`crate::metrics`]).
 
 pub mod report;
+#[cfg(feature = "workflow")]
 pub mod sfn;
 pub mod start;
 pub mod state;
@@ -13,9 +14,11 @@ pub use start::{ExecutionInput, StartError, Started, WorkflowStarter, execution_
 pub use state::WorkflowState;
 pub use steps::{StepError, StepName, Steps};
 
+pub const STATE_MACHINE_VARIABLE: &str = "STATE_MACHINE_ARN";
+
 /// `STATE_MACHINE_ARN` when set and not empty: workflow mode.
 pub fn state_machine_from_env() -> Option<String> {
-    std::env::var(sfn::STATE_MACHINE_VARIABLE)
+    std::env::var(STATE_MACHINE_VARIABLE)
         .ok()
         .map(|arn| arn.trim().to_owned())
         .filter(|arn| !arn.is_empty())

@@ -12,8 +12,6 @@ use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 
-pub const STATE_MACHINE_VARIABLE: &str = "STATE_MACHINE_ARN";
-
 /// Three attempts (throttling is retried with the SDK's backoff), each short:
 /// the whole start must leave time for the answer inside dbt's 10 s.
 const MAX_ATTEMPTS: u32 = 3;

@@ -1,0 +1,151 @@
+"""Exposure resolution (issue 12): examples/resolve_bench.rs (release) beside
+bench/exposures_reference.py (the decision in plain Python over json.load) on the
+same synthetic artifacts (bench/make_manifest.py, cached in target/bench/manifest-N/
+and regenerated when the generator or its template changes). Each is a whole
+process: wall time from spawn to exit, peak RSS from the kernel (wait4's
+ru_maxrss). The Rust side is then run once more with --check against the
+reference's decision: the two must decide alike. Full run only (the 20,000-model
+inputs take ~40 s to generate and the reference ~15 s to read)."""
+import hashlib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+from harness import HERE, ROOT, TARGET_DIR, WORKDIR, log
+
+MODELS = (1000, 5000, 20000)
+RUST_RUNS, PYTHON_RUNS = 3, 2
+EXAMPLE = os.path.join(TARGET_DIR, "release", "examples", "resolve_bench")
+GENERATOR = ["bench/make_manifest.py", "bench/manifest_nodes.py",
+             "tests/artifacts/build/manifest.json", "tests/artifacts/build/run_results.json"]
+
+
+def inputs(n):
+    """target/bench/manifest-N/, generated unless a matching copy is there."""
+    out = os.path.join(WORKDIR, f"manifest-{n}")
+    digest = hashlib.sha256(str(n).encode())
+    for path in GENERATOR:
+        with open(os.path.join(ROOT, path), "rb") as f:
+            digest.update(f.read())
+    stamp = os.path.join(out, ".generated-by")
+    files = [os.path.join(out, "manifest.json"), os.path.join(out, "run_results.json")]
+    try:
+        if open(stamp).read() == digest.hexdigest() and all(map(os.path.exists, files)):
+            return files
+    except OSError:
+        pass
+    log(f"==> generating {n}-model artifacts into {os.path.relpath(out, ROOT)}")
+    subprocess.run([sys.executable, os.path.join(HERE, "make_manifest.py"), "--models", str(n), "--out", out],
+                   check=True, stdout=subprocess.DEVNULL)
+    with open(stamp, "w") as f:
+        f.write(digest.hexdigest())
+    return files
+
+
+def timed(cmd, stdout_path):
+    """(wall seconds, peak RSS KiB, exit code) of one process."""
+    with open(stdout_path, "wb") as out, open(stdout_path + ".err", "wb") as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode} (see {stdout_path}.err)")
+    return wall, usage.ru_maxrss, p.returncode
+
+
+def warm_cache(paths):
+    """Read the inputs once so neither side pays the first read from disk."""
+    for path in paths:
+        with open(path, "rb") as f:
+            while f.read(1 << 20):
+                pass
+
+
+def measure(workdir):
+    out = []
+    for n in MODELS:
+        files = inputs(n)
+        warm_cache(files)
+        decision = os.path.join(workdir, f"exposures-{n}-reference.json")
+        py, rust = [], []
+        for i in range(max(RUST_RUNS, PYTHON_RUNS)):
+            if i < PYTHON_RUNS:
+                log(f"==> exposures, {n} models: Python reference, run {i + 1}")
+                py.append(timed([sys.executable, os.path.join(HERE, "exposures_reference.py"), *files], decision))
+            if i < RUST_RUNS:
+                log(f"==> exposures, {n} models: Rust resolver, run {i + 1}")
+                rust.append(timed([EXAMPLE, *files], os.path.join(workdir, f"exposures-{n}-rust.txt")))
+        check_out = os.path.join(workdir, f"exposures-{n}-check.txt")
+        check = subprocess.run([EXAMPLE, *files, "--check", decision], capture_output=True, text=True)
+        with open(check_out, "w") as f:
+            f.write(check.stdout + check.stderr)
+        found = re.search(r"check: (\d+) exposures compared with the reference, (\d+) differ", check.stdout)
+        counts = re.search(r"decide: [0-9.]+ s: (\{.*\})", check.stdout)
+        out.append({
+            "models": n,
+            "sizes": [os.path.getsize(f) for f in files],
+            "rust": rust, "python": py,
+            "compared": int(found.group(1)) if found else None,
+            "differ": int(found.group(2)) if found else None,
+            "check_ok": check.returncode == 0,
+            "verdicts": counts.group(1) if counts else "?",
+            "phases": [line for line in check.stdout.splitlines()
+                       if line.startswith(("manifest.json", "run_results", "decide", "memory"))],
+        })
+    return out
+
+
+def summary(entry):
+    rust_s = statistics.median(w for w, _, _ in entry["rust"])
+    py_s = statistics.median(w for w, _, _ in entry["python"])
+    rust_kib = max(k for _, k, _ in entry["rust"])
+    py_kib = max(k for _, k, _ in entry["python"])
+    return rust_s, py_s, rust_kib, py_kib
+
+
+def report(entries):
+    L = ["### Exposure resolution (issue 12): Rust resolver vs Python over `json.load`", ""]
+    L.append(f"Whole processes on the same files (page cache warm), wall time median of {RUST_RUNS} (Rust) / "
+             f"{PYTHON_RUNS} (Python) runs, peak RSS the largest of them (wait4 ru_maxrss).")
+    L.append("")
+    L.append("| models | manifest / run_results | Rust time | Python time | faster | Rust peak RSS | "
+             "Python peak RSS | less memory | same decision |")
+    L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for e in entries:
+        rust_s, py_s, rust_kib, py_kib = summary(e)
+        same = ("yes" if e["check_ok"] and e["differ"] == 0 else "**NO**") + \
+            f" ({e['compared']} exposures; {e['verdicts']})"
+        L.append(f"| {e['models']:,} | {e['sizes'][0] / 1e6:.0f} MB / {e['sizes'][1] / 1e6:.1f} MB | "
+                 f"{rust_s:.2f} s | {py_s:.2f} s | ×{py_s / rust_s:.1f} | {rust_kib / 1024:.1f} MB | "
+                 f"{py_kib / 1024:.0f} MB | ×{py_kib / rust_kib:.1f} | {same} |")
+    L.append("")
+    for e in entries:
+        L.append(f"- {e['models']:,} models, the Rust resolver's phases (the --check run): "
+                 + "; ".join(e["phases"]))
+    L.append("")
+    return L
+
+
+def targets(entries):
+    """(target, figure, met) at the largest size."""
+    big = next((e for e in entries if e["models"] == max(MODELS)), None)
+    if big is None:
+        return []
+    rust_s, py_s, rust_kib, py_kib = summary(big)
+    return [
+        ("exposures at 20,000 models: >= 5x faster than Python", f"×{py_s / rust_s:.1f}", py_s / rust_s >= 5),
+        ("exposures at 20,000 models: >= 5x less peak memory", f"×{py_kib / rust_kib:.1f}", py_kib / rust_kib >= 5),
+        ("exposures at 20,000 models: Rust peak RSS < 128 MB", f"{rust_kib / 1024:.1f} MB", rust_kib < 128 * 1024),
+        ("exposures: the same decision as the reference", "yes" if all(e["check_ok"] for e in entries) else "no",
+         all(e["check_ok"] and e["differ"] == 0 for e in entries)),
+    ]
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(WORKDIR), indent=1))
