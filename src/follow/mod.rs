@@ -11,6 +11,7 @@
 pub mod outcome;
 pub mod schedule;
 pub mod settings;
+pub mod tracker;
 
 pub use outcome::ReadAs;
 pub use settings::FollowSettings;
