@@ -67,7 +67,8 @@ fn report(done: &run::Done, json: bool) {
         // Workflow commands are read from stdout and stderr alike; stderr keeps
         // `--json`'s stdout one document.
         let _ = if json {
-            done.finished.write_annotations(&mut std::io::stderr().lock())
+            done.finished
+                .write_annotations(&mut std::io::stderr().lock())
         } else {
             done.finished.write_annotations(&mut stdout)
         };

@@ -192,16 +192,21 @@ mod tests {
 
     #[test]
     fn status_and_exit_follow_the_functions_rule() {
-        let queued =
-            TargetReport::succeeded(&sales(), "wb-1".into(), RefreshResult::Queued, None);
+        let queued = TargetReport::succeeded(&sales(), "wb-1".into(), RefreshResult::Queued, None);
         let skipped = TargetReport::skipped(&sales(), "blocked by model.x (error)");
         let failed = TargetReport::failed(&sales(), "not found");
         let run = |mode, reports: Vec<TargetReport>| {
             let f = Finished::new(mode, Targets::Reports(reports));
             (f.status, f.exit_code())
         };
-        assert_eq!(run(Mode::Refresh, vec![queued.clone(), skipped.clone()]), ("queued", 0));
-        assert_eq!(run(Mode::Refresh, vec![queued, failed.clone()]), ("failed", 1));
+        assert_eq!(
+            run(Mode::Refresh, vec![queued.clone(), skipped.clone()]),
+            ("queued", 0)
+        );
+        assert_eq!(
+            run(Mode::Refresh, vec![queued, failed.clone()]),
+            ("failed", 1)
+        );
         assert_eq!(run(Mode::DryRun, vec![failed]), ("dry_run", 1));
         assert_eq!(run(Mode::Wait, vec![skipped]), ("succeeded", 0));
         assert_eq!(run(Mode::Refresh, vec![]), ("queued", 0));
@@ -241,7 +246,12 @@ mod tests {
             .write_human(&mut out, "")
             .unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("failed  workbook \"Sales\" [Finance]\n        not found in project\n"), "{text}");
+        assert!(
+            text.starts_with(
+                "failed  workbook \"Sales\" [Finance]\n        not found in project\n"
+            ),
+            "{text}"
+        );
         assert!(text.ends_with("1 target: 1 failed\n"), "{text}");
     }
 }

@@ -112,8 +112,8 @@ impl Display {
         if self.live.is_some() {
             return self.update_live(followed);
         }
-        for (target, shown) in followed.iter().zip(self.shown.iter_mut()) {
-            let now = self.state_of(target);
+        let states: Vec<String> = followed.iter().map(|t| self.state_of(t)).collect();
+        for ((target, shown), now) in followed.iter().zip(self.shown.iter_mut()).zip(states) {
             if now != *shown {
                 plain(&format!("{}: {now}", item(&target.report)));
                 *shown = now;
@@ -168,7 +168,11 @@ impl Display {
             if target.is_pending() {
                 bar.set_message(now);
             } else {
-                let mark = if target.report.result.is_success() { "✔" } else { "✘" };
+                let mark = if target.report.result.is_success() {
+                    "✔"
+                } else {
+                    "✘"
+                };
                 bar.set_style(style(&format!("{mark} {{prefix}}  {{wide_msg}}")));
                 bar.finish_with_message(now);
             }
@@ -200,8 +204,7 @@ fn state(target: &Followed) -> String {
             state.push_str(&format!(", job {job}"));
         }
     }
-    if let Some(s) = seconds_between(target.created_at.as_deref(), target.completed_at.as_deref())
-    {
+    if let Some(s) = seconds_between(target.created_at.as_deref(), target.completed_at.as_deref()) {
         state.push_str(&format!(" in {s:.0} s"));
     }
     if let Some(error) = &report.error {

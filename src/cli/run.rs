@@ -84,7 +84,12 @@ pub fn access_from(lookup: impl Fn(&str) -> Option<String>) -> Result<TableauAcc
             "{key} is not set: dbt-tableau reads the Tableau site and credentials from the environment \
              (TABLEAU_SITE_URL, TABLEAU_SITE_NAME, and a personal access token or a connected app's keys)"
         ),
-        other => other.to_string(),
+        // The function's words speak of a secret plus the environment; here the
+        // environment is all there is.
+        other => other
+            .to_string()
+            .replace("the environment (with the environment)", "the environment")
+            .replace("the environment (or the environment)", "the environment"),
     })
 }
 
@@ -96,9 +101,7 @@ fn follow_settings(args: &RefreshArgs) -> Result<FollowSettings, String> {
         _ => std::env::var(key).ok(),
     })
     .map_err(|e| match &args.timeout {
-        Some(_) if e.starts_with(TIMEOUT_VARIABLE) => {
-            e.replacen(TIMEOUT_VARIABLE, "--timeout", 1)
-        }
+        Some(_) if e.starts_with(TIMEOUT_VARIABLE) => e.replacen(TIMEOUT_VARIABLE, "--timeout", 1),
         _ => e,
     })
 }
@@ -133,7 +136,10 @@ pub async fn refresh(args: &RefreshArgs, live: bool) -> Result<Done, String> {
         display.refreshing(targets.len());
         let refs: Vec<&Target> = targets.iter().collect();
         let deadline = Instant::now() + REFRESH_BUDGET;
-        config.refresher.refresh(&config.access, &refs, deadline).await
+        config
+            .refresher
+            .refresh(&config.access, &refs, deadline)
+            .await
     };
     reports.append(&mut others);
     let finished = match &config.follow {
@@ -177,8 +183,8 @@ async fn follow(
         let jobs = tracker::pending_jobs(&followed);
         display.wait(wait, jobs.len()).await;
         let deadline = Instant::now() + CHECK_BUDGET;
-        let outcome = JobChecker::check_jobs(&config.refresher, &config.access, &jobs, deadline)
-            .await;
+        let outcome =
+            JobChecker::check_jobs(&config.refresher, &config.access, &jobs, deadline).await;
         display.checked(&outcome);
         tracker::advance(
             &mut followed,
