@@ -194,6 +194,12 @@ impl WebhookHandler {
         };
         let refs: Vec<&Target> = targets.iter().collect();
         let mut refreshed = tableau.refresh(access, &refs, deadline).await;
+        let now = std::time::SystemTime::now();
+        crate::metrics::emit(
+            refreshed
+                .iter()
+                .filter_map(|r| crate::metrics::failed_to_queue(r, &run, now)),
+        );
         refreshed.append(&mut reports);
         Answer::Refreshed(refreshed)
     }

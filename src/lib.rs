@@ -9,13 +9,16 @@ pub mod answer;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod dbt_cloud;
+pub mod exposures;
 pub mod follow;
 pub mod function_url;
 pub mod handler;
 pub mod logging;
+pub mod metrics;
 pub mod resolve;
 pub mod secrets;
 pub mod settings;
+pub mod step_event;
 pub mod tableau;
 pub mod targets;
 pub mod webhook;

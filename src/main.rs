@@ -1,42 +1,69 @@
 //! Wires the function together: configuration and clients once per container,
-//! then one `function_url::handle` per event.
+//! then, per event, the Function URL adapter or a workflow step.
 
 use dbt_tableau_refresh::function_url::{self, FunctionUrlRequest};
 use dbt_tableau_refresh::handler::WebhookHandler;
-use dbt_tableau_refresh::settings::{Settings, answer_deadline};
+use dbt_tableau_refresh::settings::{Settings, answer_deadline, step_deadline};
 use dbt_tableau_refresh::workflow::sfn::StepFunctionsStarter;
-use dbt_tableau_refresh::{secrets, tableau, workflow};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use dbt_tableau_refresh::workflow::{self, Steps};
+use dbt_tableau_refresh::{resolve, secrets, step_event, tableau};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     dbt_tableau_refresh::logging::init();
+    let secrets = secrets::from_env().await;
+    let refresher = tableau::refresher_from_env().map(Arc::new);
+    let resolver = resolve::from_env();
     let mut handler = WebhookHandler::new(
         Settings::from_env(),
-        secrets::from_env().await,
-        tableau::from_env(),
-    );
+        Arc::clone(&secrets),
+        refresher.clone().map(|r| r as _),
+    )
+    .with_resolver(resolver.clone());
     if let Some(arn) = workflow::state_machine_from_env() {
         handler = handler.with_workflow(Arc::new(StepFunctionsStarter::from_env(&arn).await));
     }
     let handler = Arc::new(handler);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<FunctionUrlRequest>| {
-        let handler = Arc::clone(&handler);
+    let steps = Arc::new(Steps {
+        secrets,
+        refresher: refresher.clone().map(|r| r as _),
+        checker: refresher.map(|r| r as _),
+        resolver,
+        follow: dbt_tableau_refresh::follow::FollowSettings::from_env(),
+        report: workflow::report::ReportSettings::from_env(),
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let (handler, steps) = (Arc::clone(&handler), Arc::clone(&steps));
         async move {
             let lambda_deadline =
                 SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+            if step_event::is_step_event(&event.payload) {
+                let deadline = step_deadline(Instant::now(), SystemTime::now(), lambda_deadline);
+                return step_event::handle(&steps, event.payload, deadline)
+                    .await
+                    .map_err(|e| Diagnostic {
+                        error_type: e.kind.to_owned(),
+                        error_message: e.message,
+                    });
+            }
+            let request: FunctionUrlRequest =
+                serde_json::from_value(event.payload).map_err(|e| Diagnostic {
+                    error_type: "InvalidEvent".to_owned(),
+                    error_message: format!(
+                        "neither a Function URL request nor a workflow step event: {e}"
+                    ),
+                })?;
             let deadline = answer_deadline(Instant::now(), SystemTime::now(), lambda_deadline);
-            tracing::debug!(
-                budget_ms = deadline
-                    .saturating_duration_since(Instant::now())
-                    .as_millis(),
-                lambda_deadline_ms = event.context.deadline,
-                "invocation received"
-            );
-            Ok::<_, Error>(function_url::handle(&handler, &event.payload, deadline).await)
+            let response = function_url::handle(&handler, &request, deadline).await;
+            serde_json::to_value(response).map_err(|e| Diagnostic {
+                error_type: "InternalError".to_owned(),
+                error_message: format!("cannot write the response: {e}"),
+            })
         }
     }))
     .await

@@ -62,6 +62,25 @@ pub fn answer_deadline(
     }
 }
 
+/// When a workflow step must be done: a margin before Lambda's own deadline
+/// (the task's timeout, minutes rather than dbt's 10 s), so that the step
+/// answers with what it has instead of being killed. Without a real Lambda
+/// deadline (`cargo lambda invoke`), [`STEP_FALLBACK`].
+pub fn step_deadline(
+    arrived: tokio::time::Instant,
+    now: std::time::SystemTime,
+    lambda_deadline: std::time::SystemTime,
+) -> tokio::time::Instant {
+    const MARGIN: Duration = Duration::from_secs(3);
+    match lambda_deadline.duration_since(now) {
+        Ok(left) => arrived + left.saturating_sub(MARGIN),
+        Err(_) => arrived + STEP_FALLBACK,
+    }
+}
+
+/// A step's time when the runtime gives no deadline.
+pub const STEP_FALLBACK: Duration = Duration::from_secs(300);
+
 #[cfg(test)]
 mod tests {
     use super::*;

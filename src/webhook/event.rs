@@ -89,6 +89,8 @@ pub struct RunData {
     pub job_name: Option<String>,
     #[serde(default)]
     pub project_name: Option<String>,
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub project_id: Option<String>,
     #[serde(default)]
     pub run_status: Option<String>,
     #[serde(default, deserialize_with = "number_or_numeric_string")]
@@ -109,6 +111,7 @@ pub struct RunSummary {
     pub event_id: Option<String>,
     pub job_name: Option<String>,
     pub project_name: Option<String>,
+    pub project_id: Option<String>,
     pub run_status: Option<String>,
     pub run_status_code: Option<i64>,
     /// `runFinishedAt`, or `runErroredAt` for a run that errored (RFC 3339).
@@ -194,6 +197,7 @@ impl WebhookEvent {
             event_id: self.event_id.clone(),
             job_name: data.job_name.clone(),
             project_name: data.project_name.clone(),
+            project_id: data.project_id.clone(),
             run_status: data.run_status.clone(),
             run_status_code: data.run_status_code,
             run_finished_at: data

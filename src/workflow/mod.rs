@@ -1,10 +1,17 @@
 //! Workflow mode: the webhook starts a Step Functions execution ([`start`],
-//! [`sfn`]); the execution's tasks invoke the function for one step each.
+//! [`sfn`]); the execution's tasks invoke the function for one step each
+//! ([`steps`]: resolve, refresh, check, report) over the execution's data
+//! ([`state`]), ending in a [`report`] and CloudWatch metrics ([`crate::metrics`]).
 
+pub mod report;
 pub mod sfn;
 pub mod start;
+pub mod state;
+pub mod steps;
 
 pub use start::{ExecutionInput, StartError, Started, WorkflowStarter, execution_name};
+pub use state::WorkflowState;
+pub use steps::{StepError, StepName, Steps};
 
 /// `STATE_MACHINE_ARN` when set and not empty: workflow mode.
 pub fn state_machine_from_env() -> Option<String> {

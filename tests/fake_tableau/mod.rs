@@ -284,6 +284,19 @@ impl FakeTableau {
             .collect()
     }
 
+    /// Every request the fake received, whatever it was.
+    pub async fn total_requests(&self) -> usize {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .len()
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
     pub async fn count(&self, method: &str, suffix: &str) -> usize {
         self.requests(method, suffix).await.len()
     }
