@@ -11,12 +11,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The binary cargo built for these tests; `DBT_TABLEAU_BIN` runs another copy
-/// (the one a wheel installed).
+/// The binary cargo built for these tests.
 pub fn binary() -> PathBuf {
-    std::env::var_os("DBT_TABLEAU_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_dbt-tableau")))
+    PathBuf::from(env!("CARGO_BIN_EXE_dbt-tableau"))
 }
 
 pub fn artifacts(set: &str) -> PathBuf {
@@ -67,7 +64,12 @@ impl Run {
 
 /// A command with only the variables given: PATH for `script`, nothing else.
 pub fn bare() -> Command {
-    let mut command = Command::new(binary());
+    bare_at(&binary())
+}
+
+/// [`bare`] for another copy of the command (the one a wheel installed).
+pub fn bare_at(program: &Path) -> Command {
+    let mut command = Command::new(program);
     command.env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);
@@ -77,7 +79,11 @@ pub fn bare() -> Command {
 
 /// A command pointed at the fake with its PAT.
 pub fn against(fake: &FakeTableau) -> Command {
-    let mut command = bare();
+    pointed(bare(), fake)
+}
+
+/// `command` pointed at the fake with its PAT.
+pub fn pointed(mut command: Command, fake: &FakeTableau) -> Command {
     command
         .env("TABLEAU_SITE_URL", fake.server.uri())
         .env("TABLEAU_SITE_NAME", SITE)
