@@ -8,12 +8,13 @@ The four endpoints a runtime uses (2018-06-01 API):
     POST /2018-06-01/runtime/init/error                   init failed
 
 `next` answers with the event and the headers Lambda sets
-(Lambda-Runtime-Aws-Request-Id, -Deadline-Ms = now + 15 s, -Invoked-Function-Arn,
+(Lambda-Runtime-Aws-Request-Id, -Deadline-Ms = now + 15 s unless told otherwise, -Invoked-Function-Arn,
 -Trace-Id). The time of the first `next` is recorded: init time = process spawn to
 first `next`. `invoke()` queues one event and waits for its answer; the latency it
 returns runs from queuing the event to receiving the answer's POST (body read).
 
-stdlib only. One emulator serves one runtime process.
+stdlib only. One emulator serves one runtime process. tests/sfn/moto_sfn.py runs
+one per registered function, so Step Functions tasks in moto reach a real binary.
 """
 import json
 import queue
@@ -43,8 +44,9 @@ class Invocation:
 
 
 class RuntimeAPI:
-    def __init__(self, function_name="dbt-tableau-refresh"):
+    def __init__(self, function_name="dbt-tableau-refresh", deadline_ms=DEADLINE_MS):
         self.function_name = function_name
+        self.deadline_ms = deadline_ms
         self.arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
         self.pending = queue.Queue()
         self.by_id = {}
@@ -88,7 +90,7 @@ class RuntimeAPI:
                 inv = api.pending.get()
                 if inv is None:  # shutting down
                     return self._answer(410, b"")
-                deadline = int(time.time() * 1000) + DEADLINE_MS
+                deadline = int(time.time() * 1000) + api.deadline_ms
                 trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
                 self._answer(200, inv.payload, [
                     ("Content-Type", "application/json"),

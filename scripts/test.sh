@@ -13,13 +13,18 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 moto_port="$(free_port)"
-moto_server -H 127.0.0.1 -p "$moto_port" >"${TMPDIR:-/tmp}/moto-$moto_port.log" 2>&1 &
+# moto with Step Functions executing for real and Lambda invokes forwarded to the
+# function processes the workflow tests start (tests/sfn/moto_sfn.py); it serves
+# Secrets Manager, SNS and SQS like plain moto_server.
+python tests/sfn/moto_sfn.py "$moto_port" >"${TMPDIR:-/tmp}/moto-$moto_port.log" 2>&1 &
 pids+=($!)
 export MOTO_ENDPOINT="http://127.0.0.1:$moto_port"
-for _ in $(seq 1 100); do
-    curl -s -o /dev/null "$MOTO_ENDPOINT/moto-api/" && break
+moto_ready() { curl -sf -o /dev/null "$MOTO_ENDPOINT/forwarder/ready"; }
+for _ in $(seq 1 300); do
+    moto_ready && break
     sleep 0.1
 done
+moto_ready || { echo "moto did not start:" >&2; cat "${TMPDIR:-/tmp}/moto-$moto_port.log" >&2; exit 1; }
 
 echo "==> cfn-lint template.yaml"
 cfn-lint template.yaml
@@ -36,7 +41,7 @@ if ! cargo deny --version >/dev/null 2>&1; then
 fi
 cargo deny check bans licenses sources
 echo "==> benchmark: release build and a quick run (./scripts/bench.sh runs it in full)"
-python3 -m py_compile bench/*.py scripts/make-event.py
+python3 -m py_compile bench/*.py scripts/make-event.py tests/sfn/*.py
 ./scripts/bench.sh --quick --out target/bench/quick-results.md
 echo "==> wheel: maturin build (dev profile, stripped), installed into a fresh venv"
 # The debug build reuses the test build's dependencies (a release build with fat LTO

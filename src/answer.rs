@@ -54,7 +54,9 @@ impl RefreshResult {
 /// One element of `targets` in an answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetReport {
-    pub kind: ItemKind,
+    /// `None` only for an exposure whose `meta.tableau` is malformed: it names
+    /// no item we could tell the kind of.
+    pub kind: Option<ItemKind>,
     /// `None` for a target given by LUID whose name Tableau didn't tell us.
     pub name: Option<String>,
     pub project: Option<String>,
@@ -75,7 +77,7 @@ pub struct TargetReport {
 impl TargetReport {
     fn new(target: &Target, result: RefreshResult) -> TargetReport {
         TargetReport {
-            kind: target.kind,
+            kind: Some(target.kind),
             name: target.name().map(str::to_owned),
             project: target.project().map(str::to_owned),
             id: target.id().map(str::to_owned),
@@ -132,18 +134,42 @@ impl TargetReport {
         }
     }
 
+    /// An exposure whose `meta.tableau` can't be read: a failure of that
+    /// exposure alone, which no redelivery fixes.
+    pub fn malformed_exposure(exposure: &str, error: impl Into<String>) -> TargetReport {
+        TargetReport {
+            kind: None,
+            name: None,
+            project: None,
+            id: None,
+            result: RefreshResult::Failed,
+            job_id: None,
+            error: Some(error.into()),
+            exposure: Some(exposure.to_owned()),
+            retryable: false,
+        }
+    }
+
+    /// "workbook", "datasource", or "exposure" for a malformed one.
+    pub fn kind_name(&self) -> &'static str {
+        self.kind.map_or("exposure", ItemKind::as_str)
+    }
+
     /// How the item reads in messages: its name, or its LUID.
     pub fn label(&self) -> String {
         match (&self.name, &self.id) {
             (Some(name), _) => format!("\"{name}\""),
             (None, Some(id)) => format!("id {id}"),
-            (None, None) => "(unnamed)".to_owned(),
+            (None, None) => self
+                .exposure
+                .clone()
+                .unwrap_or_else(|| "(unnamed)".to_owned()),
         }
     }
 
     /// A compact form for the invocation's log line.
     pub fn summary(&self) -> String {
-        let mut line = format!("{} {}", self.kind.as_str(), self.label());
+        let mut line = format!("{} {}", self.kind_name(), self.label());
         if let Some(project) = &self.project {
             line.push_str(&format!(" [{project}]"));
         }

@@ -71,7 +71,7 @@ fn base(report: &TargetReport, run: &RunSummary, now: SystemTime, succeeded: boo
                 "Metrics": []
             }]
         },
-        "Kind": report.kind.as_str(),
+        "Kind": report.kind_name(),
         "RefreshSucceeded": u8::from(succeeded),
         "RefreshFailed": u8::from(!succeeded),
         "result": report.result.as_str(),

@@ -45,7 +45,7 @@ async fn unusable_artifacts_are_input_errors_naming_the_file() {
     let results = real("build", "run_results.json");
     let truncated = &manifest[..manifest.len() / 2];
     let cases: Vec<(&str, PathBuf, &str)> = vec![
-        ("missing target directory", PathBuf::from("/nonexistent/target"), "target directory /nonexistent/target not found"),
+        ("missing target directory", PathBuf::from("/nonexistent/target"), "target directory /nonexistent/target does not exist"),
         ("no run_results", target_dir("no-results", Some(&manifest), None), "run_results.json not found"),
         ("no manifest", target_dir("no-manifest", None, Some(&results)), "manifest.json not found"),
         ("manifest not JSON", target_dir("not-json", Some(b"<html>502 Bad Gateway</html>"), Some(&results)), "manifest.json is not a valid dbt artifact"),
@@ -55,7 +55,7 @@ async fn unusable_artifacts_are_input_errors_naming_the_file() {
         ("run_results in place of the manifest", target_dir("swapped", Some(&results), Some(&results)), "not a manifest"),
         ("manifest in place of run_results", target_dir("swapped2", Some(&manifest), Some(&manifest)), "run_results.json"),
         ("run_results not JSON", target_dir("results-not-json", Some(&manifest), Some(b"{\"results\": [")), "run_results.json is not a valid dbt artifact"),
-        ("docs generate's run_results", target_dir("docs", Some(&real("steps", "manifest.json")), Some(&real("steps", "step4_docs.json"))), "written by `dbt generate`, which runs no model"),
+        ("docs generate's run_results", target_dir("docs", Some(&real("steps", "manifest.json")), Some(&real("steps", "step4_docs.json"))), "written by `dbt docs generate`, which runs no model"),
     ];
     let fake = small_fake().await;
     for (what, dir, needle) in cases {
@@ -104,5 +104,5 @@ async fn the_default_target_directory_is_target_under_the_working_directory() {
     command.current_dir(project.join("target"));
     run(command, &["check"])
         .await
-        .assert_usage_error("target directory target not found");
+        .assert_usage_error("target directory target does not exist");
 }

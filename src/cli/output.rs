@@ -103,7 +103,7 @@ impl Finished {
                 continue;
             }
             let title = format!("Tableau refresh {}", report.result.as_str());
-            let message = format!("{} {}: {}", report.kind, report.label(), why(report));
+            let message = format!("{}: {}", kind_and_label(report), why(report));
             writeln!(
                 out,
                 "::error title={}::{}",
@@ -127,7 +127,8 @@ pub fn line(report: &TargetReport, followed: Option<&Followed>, width: usize) ->
     {
         line.push_str(&format!(", {seconds:.0} s"));
     }
-    if let Some(exposure) = &report.exposure {
+    // A malformed exposure's label is already the exposure.
+    if let (Some(exposure), Some(_)) = (&report.exposure, report.kind) {
         line.push_str(&format!("  ({exposure})"));
     }
     if !report.result.is_success() || report.error.is_some() {
@@ -136,13 +137,21 @@ pub fn line(report: &TargetReport, followed: Option<&Followed>, width: usize) ->
     line
 }
 
-/// `workbook "Sales" [Finance]`, or `data source id <luid>`.
+/// `workbook "Sales" [Finance]`, `data source id <luid>`, or `exposure <unique_id>`
+/// for a malformed one.
 pub fn item(report: &TargetReport) -> String {
-    let mut item = format!("{} {}", report.kind, report.label());
+    let mut item = kind_and_label(report);
     if let Some(project) = &report.project {
         item.push_str(&format!(" [{project}]"));
     }
     item
+}
+
+fn kind_and_label(report: &TargetReport) -> String {
+    match report.kind {
+        Some(kind) => format!("{kind} {}", report.label()),
+        None => format!("exposure {}", report.label()),
+    }
 }
 
 fn why(report: &TargetReport) -> String {

@@ -8,7 +8,7 @@ use super::output::{Finished, Mode, Targets};
 use super::progress::Display;
 use crate::answer::TargetReport;
 use crate::follow::{FollowSettings, JobChecker, schedule, settings::TIMEOUT_VARIABLE, tracker};
-use crate::resolve::{Resolution, merge};
+use crate::resolve::{Malformed, Resolution, merge};
 use crate::secrets::{
     DBT_WEBHOOK_KEY, Origin, Secrets, SecretsError, TABLEAU_SITE_NAME, TableauAccess,
 };
@@ -34,7 +34,8 @@ const NOTHING_FRESH: &str = "nothing to refresh: no exposure naming a Tableau it
 
 /// `check`: the dry run of the artifacts' targets, contacting nothing.
 pub fn check(args: &CheckArgs) -> Result<Done, String> {
-    let resolution = resolve_local(&target_dir(&args.target_dir))?;
+    // Every malformed meta.tableau: finding them is what the check is for.
+    let resolution = resolve_local(&target_dir(&args.target_dir), Malformed::All)?;
     Ok(Done {
         finished: Finished::new(Mode::DryRun, Targets::Reports(dry_run(resolution))),
         if_empty: NOTHING_FRESH,
@@ -115,7 +116,8 @@ pub async fn refresh(args: &RefreshArgs, live: bool) -> Result<Done, String> {
         Some(config(args)?)
     };
     let resolution = if items.is_empty() {
-        resolve_local(&target_dir(&args.target_dir))?
+        // As the function judges a run: malformed exposures the run touched.
+        resolve_local(&target_dir(&args.target_dir), Malformed::Touched)?
     } else {
         Resolution {
             targets: items,

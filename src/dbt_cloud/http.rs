@@ -20,7 +20,7 @@ const ERROR_BODY_LIMIT: usize = 16 * 1024;
 const DEADLINE_SLACK: Duration = Duration::from_millis(50);
 
 /// Where a 2xx body goes, chunk by chunk.
-pub(super) trait Sink {
+pub(super) trait Sink: Send {
     /// Forgets what was written: a body broken off mid-way is fetched again.
     fn restart(&mut self) -> Result<(), DbtCloudError>;
     fn write(&mut self, chunk: &[u8]) -> Result<(), DbtCloudError>;
@@ -41,7 +41,7 @@ impl DbtCloud {
         token: &SecretString,
         url: &str,
         resource: &Resource,
-        sink: &mut dyn Sink,
+        sink: &mut (dyn Sink + Send),
         deadline: Instant,
     ) -> Result<(), DbtCloudError> {
         let secret = token.expose_secret().trim();
@@ -120,7 +120,7 @@ impl DbtCloud {
         mut response: reqwest::Response,
         url: &str,
         resource: &Resource,
-        sink: &mut dyn Sink,
+        sink: &mut (dyn Sink + Send),
         deadline: Instant,
     ) -> Result<(), BodyError> {
         let deadline_error = || {

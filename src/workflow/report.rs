@@ -56,7 +56,7 @@ pub fn outcome(state: &WorkflowState, settings: &ReportSettings) -> Outcome {
         format!("the refresh workflow broke ({})", error.error)
     } else if !not_ok.is_empty() {
         let what = match not_ok.as_slice() {
-            [one] => format!("{} {}", one.report.kind.as_str(), one.report.label()),
+            [one] => format!("{} {}", one.report.kind_name(), one.report.label()),
             many => format!("{} of {total} Tableau refreshes", many.len()),
         };
         format!("{what} did not succeed")
@@ -70,7 +70,7 @@ pub fn outcome(state: &WorkflowState, settings: &ReportSettings) -> Outcome {
     for target in &not_ok {
         summary.push_str(&format!(
             "; {} {}: {}",
-            target.report.kind.as_str(),
+            target.report.kind_name(),
             target.report.label(),
             target
                 .report
@@ -133,7 +133,7 @@ fn target_lines(target: &Followed) -> String {
     let mut line = format!(
         "- {:<14} {} {}",
         report.result.as_str().to_uppercase(),
-        report.kind.as_str(),
+        report.kind_name(),
         report.label()
     );
     if let Some(project) = &report.project {

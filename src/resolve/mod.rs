@@ -10,6 +10,12 @@ use crate::webhook::RunSummary;
 use secrecy::SecretString;
 use tokio::time::Instant;
 
+pub mod cloud;
+mod judge;
+pub mod local;
+
+pub use judge::{Malformed, judge};
+
 /// What the exposures say about one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resolution {
@@ -39,9 +45,12 @@ pub trait ExposureResolver: Send + Sync {
     ) -> BoxFuture<'a, Result<Resolution, ResolveFailure>>;
 }
 
-/// The resolver this container uses: the run's artifacts from dbt Cloud.
+/// The resolver this container uses: the run's artifacts from dbt Cloud at
+/// `DBT_CLOUD_API_URL`. An error (a malformed URL) answers exposure entries
+/// with a configuration error.
 pub fn from_env() -> Result<std::sync::Arc<dyn ExposureResolver>, String> {
-    Err("exposure targets are not built yet".into())
+    let client = crate::dbt_cloud::DbtCloud::from_env()?;
+    Ok(std::sync::Arc::new(cloud::DbtCloudResolver::new(client)))
 }
 
 /// The direct entries followed by the exposures' items, each item once: the
