@@ -45,17 +45,73 @@ async fn unusable_artifacts_are_input_errors_naming_the_file() {
     let results = real("build", "run_results.json");
     let truncated = &manifest[..manifest.len() / 2];
     let cases: Vec<(&str, PathBuf, &str)> = vec![
-        ("missing target directory", PathBuf::from("/nonexistent/target"), "target directory /nonexistent/target does not exist"),
-        ("no run_results", target_dir("no-results", Some(&manifest), None), "run_results.json not found"),
-        ("no manifest", target_dir("no-manifest", None, Some(&results)), "manifest.json not found"),
-        ("manifest not JSON", target_dir("not-json", Some(b"<html>502 Bad Gateway</html>"), Some(&results)), "manifest.json is not a valid dbt artifact"),
-        ("manifest cut short", target_dir("truncated", Some(truncated), Some(&results)), "manifest.json is not a valid dbt artifact"),
-        ("empty manifest", target_dir("empty", Some(b""), Some(&results)), "manifest.json"),
-        ("manifest of dbt 1.4", target_dir("old", Some(&manifest_of_version("v8")), Some(&results)), "manifest schema v8"),
-        ("run_results in place of the manifest", target_dir("swapped", Some(&results), Some(&results)), "not a manifest"),
-        ("manifest in place of run_results", target_dir("swapped2", Some(&manifest), Some(&manifest)), "run_results.json"),
-        ("run_results not JSON", target_dir("results-not-json", Some(&manifest), Some(b"{\"results\": [")), "run_results.json is not a valid dbt artifact"),
-        ("docs generate's run_results", target_dir("docs", Some(&real("steps", "manifest.json")), Some(&real("steps", "step4_docs.json"))), "written by `dbt docs generate`, which runs no model"),
+        (
+            "missing target directory",
+            PathBuf::from("/nonexistent/target"),
+            "target directory /nonexistent/target does not exist",
+        ),
+        (
+            "no run_results",
+            target_dir("no-results", Some(&manifest), None),
+            "run_results.json not found",
+        ),
+        (
+            "no manifest",
+            target_dir("no-manifest", None, Some(&results)),
+            "manifest.json not found",
+        ),
+        (
+            "manifest not JSON",
+            target_dir(
+                "not-json",
+                Some(b"<html>502 Bad Gateway</html>"),
+                Some(&results),
+            ),
+            "manifest.json is not a valid dbt artifact",
+        ),
+        (
+            "manifest cut short",
+            target_dir("truncated", Some(truncated), Some(&results)),
+            "manifest.json is not a valid dbt artifact",
+        ),
+        (
+            "empty manifest",
+            target_dir("empty", Some(b""), Some(&results)),
+            "manifest.json",
+        ),
+        (
+            "manifest of dbt 1.4",
+            target_dir("old", Some(&manifest_of_version("v8")), Some(&results)),
+            "manifest schema v8",
+        ),
+        (
+            "run_results in place of the manifest",
+            target_dir("swapped", Some(&results), Some(&results)),
+            "not a manifest",
+        ),
+        (
+            "manifest in place of run_results",
+            target_dir("swapped2", Some(&manifest), Some(&manifest)),
+            "run_results.json",
+        ),
+        (
+            "run_results not JSON",
+            target_dir(
+                "results-not-json",
+                Some(&manifest),
+                Some(b"{\"results\": ["),
+            ),
+            "run_results.json is not a valid dbt artifact",
+        ),
+        (
+            "docs generate's run_results",
+            target_dir(
+                "docs",
+                Some(&real("steps", "manifest.json")),
+                Some(&real("steps", "step4_docs.json")),
+            ),
+            "written by `dbt docs generate`, which runs no model",
+        ),
     ];
     let fake = small_fake().await;
     for (what, dir, needle) in cases {
@@ -72,8 +128,15 @@ async fn unusable_artifacts_are_input_errors_naming_the_file() {
             };
             let out = run(command, &args).await;
             assert_eq!(out.code, 2, "{what}, {args:?}: {out:#?}");
-            assert!(out.stderr.contains(needle), "{what}, {args:?}: want {needle:?} in {}", out.stderr);
-            assert!(out.stdout.is_empty() && !out.stderr.contains("panicked"), "{what}: {out:#?}");
+            assert!(
+                out.stderr.contains(needle),
+                "{what}, {args:?}: want {needle:?} in {}",
+                out.stderr
+            );
+            assert!(
+                out.stdout.is_empty() && !out.stderr.contains("panicked"),
+                "{what}: {out:#?}"
+            );
         }
     }
     assert!(fake.server.received_requests().await.unwrap().is_empty());
@@ -82,8 +145,16 @@ async fn unusable_artifacts_are_input_errors_naming_the_file() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_newer_manifest_schema_is_read() {
     // dbt keeps the fields the decision uses; a dbt upgrade must not stop refreshes.
-    let dir = target_dir("newer", Some(&manifest_of_version("v13")), Some(&real("build", "run_results.json")));
-    let out = run(bare(), &["check", "--json", "--target-dir", dir.to_str().unwrap()]).await;
+    let dir = target_dir(
+        "newer",
+        Some(&manifest_of_version("v13")),
+        Some(&real("build", "run_results.json")),
+    );
+    let out = run(
+        bare(),
+        &["check", "--json", "--target-dir", dir.to_str().unwrap()],
+    )
+    .await;
     assert_eq!(out.code, 1, "malformed exposures only: {out:#?}");
     assert_eq!(out.json()["status"], "dry_run");
 }
@@ -94,7 +165,11 @@ async fn the_default_target_directory_is_target_under_the_working_directory() {
     let _ = std::fs::remove_dir_all(&project);
     std::fs::create_dir_all(project.join("target")).unwrap();
     for file in ["manifest.json", "run_results.json"] {
-        std::fs::copy(artifacts("build").join(file), project.join("target").join(file)).unwrap();
+        std::fs::copy(
+            artifacts("build").join(file),
+            project.join("target").join(file),
+        )
+        .unwrap();
     }
     let mut command = bare();
     command.current_dir(&project);

@@ -19,16 +19,28 @@ async fn exposures_fake() -> FakeTableau {
             item("wb-kpi", "Weekly KPIs", "Ops"),
             item("wb-history", "Order History", "Finance"),
             item("wb-usage", "Product Usage", "Product"),
-            item("3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f", "Product KPIs", "Product"),
+            item(
+                "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
+                "Product KPIs",
+                "Product",
+            ),
             item("wb-sales", "Sales", "Finance"),
             item("6f1c2a3e-4b5d-4e6f-8a9b-0c1d2e3f4a5b", "Revenue", "Finance"),
         ],
         vec![
             item("ds-orders", "Orders", "Data"),
             item("ds-events", "Events", "Product"),
-            item("7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a", "Product Events", "Product"),
+            item(
+                "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a",
+                "Product Events",
+                "Product",
+            ),
             item("ds-customers", "Customers", "Data"),
-            item("0a9b8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d", "Finance Extract", "Finance"),
+            item(
+                "0a9b8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d",
+                "Finance Extract",
+                "Finance",
+            ),
         ],
     )
     .await
@@ -39,9 +51,13 @@ fn expected(set: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// `(kind, name, project, id)` of an item, as both documents write it.
+/// An item as both documents name it: kind, name and project, or kind and LUID
+/// (a queued item named by name also has the LUID Tableau gave).
 fn key(v: &Value) -> String {
-    format!("{}|{}|{}|{}", v["kind"], v["name"], v["project"], v["id"])
+    match &v["name"] {
+        Value::Null => format!("{}|{}", v["kind"], v["id"]),
+        name => format!("{}|{name}|{}", v["kind"], v["project"]),
+    }
 }
 
 fn with_result<'a>(doc: &'a Value, result: &str) -> Vec<&'a Value> {
@@ -61,7 +77,12 @@ fn assert_items(out: &Run, result: &str, expected: &[Value]) {
     let want: BTreeSet<String> = expected.iter().map(key).collect();
     assert_eq!(got, want, "{result}: {doc:#}");
     for target in with_result(&doc, result) {
-        assert!(target["exposure"].as_str().unwrap().starts_with("exposure.tableau_demo."));
+        assert!(
+            target["exposure"]
+                .as_str()
+                .unwrap()
+                .starts_with("exposure.tableau_demo.")
+        );
     }
 }
 
@@ -85,7 +106,8 @@ fn assert_decision(out: &Run, set: &str, fresh_result: &str) {
         // The report names a blocking node and its status.
         assert!(
             skip["blocked_by"].as_array().unwrap().iter().any(|b| {
-                error.contains(b["node"].as_str().unwrap()) && error.contains(b["status"].as_str().unwrap())
+                error.contains(b["node"].as_str().unwrap())
+                    && error.contains(b["status"].as_str().unwrap())
             }),
             "{error} vs {skip}"
         );
@@ -103,7 +125,10 @@ fn assert_decision(out: &Run, set: &str, fresh_result: &str) {
     assert_eq!(malformed, want_malformed);
     for failed in with_result(&doc, "failed") {
         assert_eq!(failed["kind"], Value::Null, "{failed}");
-        assert!(failed["error"].as_str().unwrap().contains("meta.tableau"), "{failed}");
+        assert!(
+            failed["error"].as_str().unwrap().contains("meta.tableau"),
+            "{failed}"
+        );
     }
 }
 
@@ -133,7 +158,11 @@ async fn refresh_queues_the_fresh_items_once_and_skips_the_blocked_ones() {
     assert_decision(&out, "build", "queued");
     // Weekly KPIs is named by two exposures and refreshed once; nothing skipped is.
     assert_eq!(fake.count("POST", "/refresh").await, 7);
-    for blocked in ["wb-sales/", "6f1c2a3e-4b5d-4e6f-8a9b-0c1d2e3f4a5b/", "ds-customers/"] {
+    for blocked in [
+        "wb-sales/",
+        "6f1c2a3e-4b5d-4e6f-8a9b-0c1d2e3f4a5b/",
+        "ds-customers/",
+    ] {
         assert_eq!(fake.count("POST", &format!("{blocked}refresh")).await, 0);
     }
 }
@@ -184,7 +213,17 @@ async fn a_clean_successful_run_exits_0_and_follows_every_job() {
     let dir = scratch("clean", "success", without_broken, None);
     let mut command = against(&fake);
     cli_support::quick_polls(&mut command);
-    let out = run(command, &["refresh", "--json", "--wait", "--target-dir", &dir_arg(&dir)]).await;
+    let out = run(
+        command,
+        &[
+            "refresh",
+            "--json",
+            "--wait",
+            "--target-dir",
+            &dir_arg(&dir),
+        ],
+    )
+    .await;
     assert_eq!(out.code, 0, "{out:#?}");
     assert_eq!(out.json()["status"], "succeeded");
     assert_eq!(with_result(&out.json(), "succeeded").len(), 11);
@@ -192,7 +231,11 @@ async fn a_clean_successful_run_exits_0_and_follows_every_job() {
 
     let out = run(bare(), &["check", "--target-dir", &dir_arg(&dir)]).await;
     assert_eq!(out.code, 0, "{out:#?}");
-    assert!(out.stdout.ends_with("11 targets: 11 dry_run\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.ends_with("11 targets: 11 dry_run\n"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -200,11 +243,20 @@ async fn nothing_fresh_is_nothing_to_do() {
     let fake = exposures_fake().await;
     let empty = json!({"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json"},
                        "args": {"which": "build"}, "results": []});
-    let dir = scratch("nothing", "success", without_broken, Some(&empty.to_string()));
+    let dir = scratch(
+        "nothing",
+        "success",
+        without_broken,
+        Some(&empty.to_string()),
+    );
     let out = run(against(&fake), &["refresh", "--target-dir", &dir_arg(&dir)]).await;
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(out.stdout.starts_with("nothing to refresh"), "{out:#?}");
-    let out = run(against(&fake), &["refresh", "--json", "--target-dir", &dir_arg(&dir)]).await;
+    let out = run(
+        against(&fake),
+        &["refresh", "--json", "--target-dir", &dir_arg(&dir)],
+    )
+    .await;
     assert_eq!(out.json(), json!({"status": "queued", "targets": []}));
     assert!(fake.server.received_requests().await.unwrap().is_empty());
 }
@@ -212,7 +264,11 @@ async fn nothing_fresh_is_nothing_to_do() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dry_run_contacts_nothing() {
     let dir = dir_arg(&artifacts("build"));
-    let out = run(bare(), &["refresh", "--dry-run", "--json", "--target-dir", &dir]).await;
+    let out = run(
+        bare(),
+        &["refresh", "--dry-run", "--json", "--target-dir", &dir],
+    )
+    .await;
     assert_eq!(out.code, 1, "the malformed exposures: {out:#?}");
     assert_eq!(out.json()["status"], "dry_run");
     assert_decision(&out, "build", "dry_run");

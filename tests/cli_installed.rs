@@ -45,12 +45,22 @@ async fn the_installed_command_refreshes_and_waits() {
     let out = run(
         command,
         &[
-            "refresh", "--workbook", "Weekly KPIs", "--workbook", "Sales", "--datasource",
-            "Orders", "--wait", "--json",
+            "refresh",
+            "--workbook",
+            "Weekly KPIs",
+            "--workbook",
+            "Sales",
+            "--datasource",
+            "Orders",
+            "--wait",
+            "--json",
         ],
     )
     .await;
-    eprintln!("installed refresh --wait of 3 items: {:?}", started.elapsed());
+    eprintln!(
+        "installed refresh --wait of 3 items: {:?}",
+        started.elapsed()
+    );
     assert_eq!(out.code, 0, "{out:#?}");
     assert_eq!(out.json()["status"], "succeeded");
     assert_eq!(fake.count("POST", "/refresh").await, 3);

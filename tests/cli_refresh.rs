@@ -172,11 +172,14 @@ async fn a_dry_run_contacts_nothing_and_needs_no_credentials() {
     assert!(fake.server.received_requests().await.unwrap().is_empty());
 }
 
+/// Variables set, extra flags, and what stderr must say.
+type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, &'a str);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn configuration_errors_exit_2_before_any_tableau_call() {
     let fake = small_fake().await;
     let uri = fake.server.uri();
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![("TABLEAU_SITE_URL", "")],
             vec![],

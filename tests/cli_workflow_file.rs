@@ -47,12 +47,21 @@ fn runs(steps: &[Value]) -> Vec<String> {
 fn the_workflow_builds_with_dbt_then_refreshes_and_waits() {
     let workflow = parsed();
     // YAML 1.1 reads the key `on` as true.
-    let triggers = workflow.get("on").or(workflow.get("true")).expect("triggers");
+    let triggers = workflow
+        .get("on")
+        .or(workflow.get("true"))
+        .expect("triggers");
     assert!(triggers.get("push").is_some() || triggers.get("schedule").is_some());
     let steps = steps(&workflow);
     let uses: Vec<&str> = steps.iter().filter_map(|s| s["uses"].as_str()).collect();
-    assert!(uses.iter().any(|u| u.starts_with("actions/checkout@")), "{uses:?}");
-    assert!(uses.iter().any(|u| u.starts_with("actions/setup-python@")), "{uses:?}");
+    assert!(
+        uses.iter().any(|u| u.starts_with("actions/checkout@")),
+        "{uses:?}"
+    );
+    assert!(
+        uses.iter().any(|u| u.starts_with("actions/setup-python@")),
+        "{uses:?}"
+    );
     let runs = runs(&steps);
     let position = |needle: &str| {
         runs.iter()
@@ -68,9 +77,15 @@ fn the_workflow_builds_with_dbt_then_refreshes_and_waits() {
     // The settings come from the repository's secrets, never from the file.
     let refresh_step = steps
         .iter()
-        .find(|s| s["run"].as_str().is_some_and(|r| r.contains("dbt-tableau refresh")))
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("dbt-tableau refresh"))
+        })
         .unwrap();
-    let env = refresh_step["env"].as_object().expect("the refresh step's env");
+    let env = refresh_step["env"]
+        .as_object()
+        .expect("the refresh step's env");
     for key in [
         "TABLEAU_SITE_URL",
         "TABLEAU_SITE_NAME",
@@ -87,8 +102,11 @@ fn the_workflow_builds_with_dbt_then_refreshes_and_waits() {
 
 #[test]
 fn the_readme_shows_this_file() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     assert!(readme.contains("## dbt Core and CI"), "the README section");
-    assert!(readme.contains(WORKFLOW), "the README links the workflow file");
+    assert!(
+        readme.contains(WORKFLOW),
+        "the README links the workflow file"
+    );
 }

@@ -60,7 +60,11 @@ fn refuse_non_executing(dir: &Path) -> Result<(), String> {
              before commands that overwrite it",
             path.display(),
             // `args.which` of `dbt docs generate` is "generate".
-            if which == "generate" { "docs generate" } else { &which }
+            if which == "generate" {
+                "docs generate"
+            } else {
+                &which
+            }
         )),
         _ => Ok(()),
     }
