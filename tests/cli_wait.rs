@@ -287,3 +287,19 @@ async fn on_a_terminal_json_still_ends_with_one_document() {
         .unwrap_or_else(|e| panic!("{e}: {:?}", out.stdout));
     assert_eq!(doc["status"], "succeeded");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dumb_terminal_gets_the_plain_lines() {
+    let fake = small_fake().await;
+    let mut command = quick(&fake);
+    command.env("TERM", "dumb");
+    let out = run_on_terminal(command, &["refresh", "--workbook", "Weekly KPIs", "--wait"]).await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(!out.stdout.contains('\x1b'), "{:?}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("Z workbook \"Weekly KPIs\": succeeded in "),
+        "{:?}",
+        out.stdout
+    );
+}

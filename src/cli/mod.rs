@@ -41,7 +41,9 @@ pub fn main() -> ExitCode {
     };
     let (done, json) = match &cli.command {
         Command::Refresh(args) => {
-            let live = std::io::stderr().is_terminal();
+            // A terminal that can't move the cursor gets the plain lines.
+            let live = std::io::stderr().is_terminal()
+                && std::env::var("TERM").map_or(true, |term| term != "dumb");
             (runtime.block_on(run::refresh(args, live)), args.json)
         }
         Command::Check(args) => (run::check(args), args.json),

@@ -139,18 +139,13 @@ pub async fn run_on_terminal(command: Command, args: &[&str]) -> Run {
         .collect::<Vec<_>>()
         .join(" ");
     let mut script = Command::new("script");
-    script.env_clear();
+    // A terminal that draws, unless the command says otherwise.
+    script.env_clear().env("TERM", "xterm-256color");
     for (key, value) in command.get_envs() {
         if let Some(value) = value {
             script.env(key, value);
         }
     }
-    script.env("TERM", "xterm-256color").args([
-        "--quiet",
-        "--return",
-        "--command",
-        &line,
-        "/dev/null",
-    ]);
+    script.args(["--quiet", "--return", "--command", &line, "/dev/null"]);
     run(script, &[]).await
 }
