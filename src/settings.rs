@@ -1,5 +1,6 @@
 //! The function's plain (non-secret) configuration, read once per container.
 
+use crate::follow::FollowSettings;
 use crate::targets::Targets;
 use std::time::Duration;
 
@@ -11,6 +12,10 @@ pub struct Settings {
     pub targets: Targets,
     pub dry_run: bool,
     pub max_event_age: Option<Duration>,
+    /// The workflow's schedule; read here too so that a bad value answers 500
+    /// at the webhook instead of starting an execution that can only break.
+    pub follow: FollowSettings,
+    pub notify_all: bool,
 }
 
 impl Settings {
@@ -35,10 +40,16 @@ impl Settings {
                 )?,
             )),
         };
+        let follow = FollowSettings::from_lookup(&lookup)?;
+        let notify_all = crate::workflow::report::notify_all(
+            lookup(crate::workflow::report::NOTIFY_ON).as_deref(),
+        )?;
         Ok(Settings {
             targets,
             dry_run,
             max_event_age,
+            follow,
+            notify_all,
         })
     }
 }
@@ -123,6 +134,17 @@ mod tests {
                 .unwrap_err()
                 .contains("DRY_RUN")
         );
+        for (key, bad) in [
+            ("NOTIFY_ON", "errors"),
+            ("POLL_INITIAL_SECONDS", "soon"),
+            ("REFRESH_TIMEOUT_MINUTES", "-3"),
+        ] {
+            let err = settings(&[TARGETS, (key, bad)]).unwrap_err();
+            assert!(err.contains(key), "{key}={bad}: {err}");
+        }
+        let s = settings(&[TARGETS, ("NOTIFY_ON", "ALL"), ("POLL_INITIAL_SECONDS", "5")]).unwrap();
+        assert!(s.notify_all);
+        assert_eq!(s.follow.poll_initial, Duration::from_secs(5));
         for bad in ["-1", "0", "5m", "1.5"] {
             let err = settings(&[TARGETS, ("MAX_EVENT_AGE_SECONDS", bad)]).unwrap_err();
             assert!(err.contains("MAX_EVENT_AGE_SECONDS"), "{bad}: {err}");

@@ -24,11 +24,6 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
-/// Job reads in flight at once in one check: enough to read a few dozen jobs in
-/// a second or two, few enough not to look like a burst to Tableau Cloud's rate
-/// limit (which has answered 429 to clients polling every 30 s).
-const READ_CONCURRENCY: usize = 8;
-
 /// A job id goes into the path: everything but unreserved characters is encoded.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -174,13 +169,14 @@ fn notes(value: Option<&Value>) -> Option<String> {
 }
 
 /// One check: the API version, ONE sign-in for every job (a session that may
-/// only read jobs), one Query Job per id (at most [`READ_CONCURRENCY`] at
-/// once), and a sign-out whatever happened. Never fails as a whole: Tableau
+/// only read jobs), one Query Job per id (at most `max_concurrency` at once,
+/// `TABLEAU_MAX_CONCURRENCY` like the refreshes), and a sign-out whatever happened. Never fails as a whole: Tableau
 /// out of reach is [`CheckOutcome::Unreachable`].
 pub(crate) async fn check(
     client: &Client,
     access: &TableauAccess,
     job_ids: &[String],
+    max_concurrency: usize,
     deadline: Instant,
 ) -> CheckOutcome {
     if job_ids.is_empty() {
@@ -206,7 +202,7 @@ pub(crate) async fn check(
     // A semaphore rather than a stream's `buffered`: the future must be `Send`
     // for the workflow's handler, which `buffered` over a borrowing closure
     // can't prove.
-    let permits = Semaphore::new(READ_CONCURRENCY);
+    let permits = Semaphore::new(max_concurrency.max(1));
     let reads = futures_util::future::join_all(
         job_ids
             .iter()

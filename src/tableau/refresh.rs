@@ -344,6 +344,13 @@ impl TableauRefresher {
         job_ids: &[String],
         deadline: Instant,
     ) -> crate::follow::CheckOutcome {
-        super::jobs::check(&self.client, access, job_ids, deadline).await
+        super::jobs::check(
+            &self.client,
+            access,
+            job_ids,
+            self.max_concurrency,
+            deadline,
+        )
+        .await
     }
 }

@@ -18,6 +18,19 @@ pub struct ReportSettings {
     pub dbt_cloud_url: String,
 }
 
+pub const NOTIFY_ON: &str = "NOTIFY_ON";
+
+/// `NOTIFY_ON`: `failures` (or unset) reports only runs with a target that did
+/// not succeed; `all` reports every run.
+pub fn notify_all(raw: Option<&str>) -> Result<bool, String> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("failures") => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("all") => Ok(true),
+        Some(v) => Err(format!("{NOTIFY_ON} must be failures or all, not \"{v}\"")),
+    }
+}
+
 impl ReportSettings {
     /// `NOTIFY_ON` (`failures`, the default, or `all`) and `DBT_CLOUD_API_URL`.
     pub fn from_env() -> ReportSettings {
@@ -49,7 +62,12 @@ pub fn outcome(state: &WorkflowState, settings: &ReportSettings) -> Outcome {
         .iter()
         .filter(|t| !t.report.result.is_success())
         .collect();
-    let total = state.reports.len();
+    // Skipped exposures were never meant to be refreshed: not in the count.
+    let total = state
+        .reports
+        .iter()
+        .filter(|t| t.report.result != RefreshResult::Skipped)
+        .count();
     let broken = state.error.as_ref();
     let failed = broken.is_some() || !not_ok.is_empty() || !state.problems.is_empty();
     let headline = if let Some(error) = broken {
@@ -63,7 +81,11 @@ pub fn outcome(state: &WorkflowState, settings: &ReportSettings) -> Outcome {
     } else if !state.problems.is_empty() {
         "the exposures of the run could not be read".to_owned()
     } else {
-        format!("all {total} Tableau refreshes succeeded")
+        match total {
+            0 => "nothing to refresh".to_owned(),
+            1 => "the Tableau refresh succeeded".to_owned(),
+            n => format!("all {n} Tableau refreshes succeeded"),
+        }
     };
     let subject = subject_text(&format!("Tableau refresh: {headline} ({who})"));
     let mut summary = format!("{headline} for {who}");
@@ -93,7 +115,7 @@ pub fn outcome(state: &WorkflowState, settings: &ReportSettings) -> Outcome {
 
 fn message(state: &WorkflowState, settings: &ReportSettings, headline: &str, who: &str) -> String {
     let run = &state.run;
-    let mut text = format!("{}: {headline}.\n\n", capitalise(who));
+    let mut text = format!("{who}: {headline}.\n\n");
     if let Some(name) = &run.job_name {
         text.push_str(&format!("dbt job:      {name}\n"));
     }
@@ -186,14 +208,6 @@ fn duration_words(seconds: f64) -> String {
         (0, m, s) => format!("{m} min {s} s"),
         (h, m, _) => format!("{h} h {m} min"),
     }
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// SNS refuses a subject with non-ASCII or control characters, or 100 or more

@@ -80,9 +80,20 @@ fn all_succeeded_notifies_only_with_notify_on_all() {
     let loud = outcome(&s, &settings(true));
     assert!(!loud.failed && loud.notify);
     assert!(
-        loud.subject.contains("all 1 Tableau refreshes succeeded"),
+        loud.subject.contains("the Tableau refresh succeeded"),
         "{}",
         loud.subject
+    );
+    assert!(
+        loud.message.starts_with("dbt job 123 run 12345: "),
+        "{}",
+        loud.message
+    );
+    let nothing = outcome(&state(vec![]), &settings(true));
+    assert!(
+        nothing.subject.contains("nothing to refresh"),
+        "{}",
+        nothing.subject
     );
 }
 
