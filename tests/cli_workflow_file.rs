@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-const WORKFLOW: &str = ".github/workflows/dbt-tableau.yml";
+const WORKFLOW: &str = "docs/ci/github-actions-dbt-tableau.yml";
 
 fn parsed() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(WORKFLOW);
