@@ -2,8 +2,9 @@
 bench/exposures_reference.py (the decision in plain Python over json.load) on the
 same synthetic artifacts (bench/make_manifest.py, cached in target/bench/manifest-N/
 and regenerated when the generator or its template changes). Each is a whole
-process: wall time from spawn to exit, peak RSS from the kernel (wait4's
-ru_maxrss). The Rust side is then run once more with --check against the
+process: wall time from spawn to exit; peak RSS is the kernel's VmHWM, which each
+reports at its end (wait4's ru_maxrss would also count this runner's memory, which
+the child had before its exec). The Rust side is then run once more with --check against the
 reference's decision: the two must decide alike. Full run only (the 20,000-model
 inputs take ~40 s to generate and the reference ~15 s to read)."""
 import hashlib
@@ -46,17 +47,30 @@ def inputs(n):
     return files
 
 
-def timed(cmd, stdout_path):
-    """(wall seconds, peak RSS KiB, exit code) of one process."""
+def timed(cmd, stdout_path, peak):
+    """(wall seconds, peak RSS KiB) of one process; `peak` finds the process's
+    VmHWM report in (stdout, stderr)."""
     with open(stdout_path, "wb") as out, open(stdout_path + ".err", "wb") as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
-        _, status, usage = os.wait4(p.pid, 0)
+        code = subprocess.call(cmd, stdout=out, stderr=err, cwd=ROOT)
         wall = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode} (see {stdout_path}.err)")
-    return wall, usage.ru_maxrss, p.returncode
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {code} (see {stdout_path}.err)")
+    with open(stdout_path) as out, open(stdout_path + ".err") as err:
+        kib = peak(out.read(), err.read())
+    if kib is None:
+        raise RuntimeError(f"{' '.join(cmd)} reported no peak RSS (see {stdout_path})")
+    return wall, kib
+
+
+def rust_peak(out, _err):
+    found = re.search(r"VmHWM at the end ([0-9.]+) MB", out)
+    return float(found.group(1)) * 1024 if found else None
+
+
+def python_peak(_out, err):
+    found = re.search(r"peak_rss_kib (\d+)", err)
+    return int(found.group(1)) if found else None
 
 
 def warm_cache(paths):
@@ -77,10 +91,11 @@ def measure(workdir):
         for i in range(max(RUST_RUNS, PYTHON_RUNS)):
             if i < PYTHON_RUNS:
                 log(f"==> exposures, {n} models: Python reference, run {i + 1}")
-                py.append(timed([sys.executable, os.path.join(HERE, "exposures_reference.py"), *files], decision))
+                py.append(timed([sys.executable, os.path.join(HERE, "exposures_reference.py"), *files, "--rss"],
+                                decision, python_peak))
             if i < RUST_RUNS:
                 log(f"==> exposures, {n} models: Rust resolver, run {i + 1}")
-                rust.append(timed([EXAMPLE, *files], os.path.join(workdir, f"exposures-{n}-rust.txt")))
+                rust.append(timed([EXAMPLE, *files], os.path.join(workdir, f"exposures-{n}-rust.txt"), rust_peak))
         check_out = os.path.join(workdir, f"exposures-{n}-check.txt")
         check = subprocess.run([EXAMPLE, *files, "--check", decision], capture_output=True, text=True)
         with open(check_out, "w") as f:
@@ -102,17 +117,17 @@ def measure(workdir):
 
 
 def summary(entry):
-    rust_s = statistics.median(w for w, _, _ in entry["rust"])
-    py_s = statistics.median(w for w, _, _ in entry["python"])
-    rust_kib = max(k for _, k, _ in entry["rust"])
-    py_kib = max(k for _, k, _ in entry["python"])
+    rust_s = statistics.median(w for w, _ in entry["rust"])
+    py_s = statistics.median(w for w, _ in entry["python"])
+    rust_kib = max(k for _, k in entry["rust"])
+    py_kib = max(k for _, k in entry["python"])
     return rust_s, py_s, rust_kib, py_kib
 
 
 def report(entries):
     L = ["### Exposure resolution (issue 12): Rust resolver vs Python over `json.load`", ""]
     L.append(f"Whole processes on the same files (page cache warm), wall time median of {RUST_RUNS} (Rust) / "
-             f"{PYTHON_RUNS} (Python) runs, peak RSS the largest of them (wait4 ru_maxrss).")
+             f"{PYTHON_RUNS} (Python) runs; peak RSS the largest VmHWM of them.")
     L.append("")
     L.append("| models | manifest / run_results | Rust time | Python time | faster | Rust peak RSS | "
              "Python peak RSS | less memory | same decision |")

@@ -8,7 +8,9 @@ Usage:
 RUN_RESULTS are a run's steps in order (a later step's result for a node wins);
 steps written by commands that only compile or list (run_results' args.which is
 generate, compile, list, ls, parse, show, ...) are ignored. Prints the decision as
-JSON on stdout; with --rss, also the peak RSS on stderr as `peak_rss_kib N`.
+JSON on stdout; with --rss, also the peak RSS on stderr as `peak_rss_kib N` (the
+kernel's VmHWM of this process; ru_maxrss where there is no /proc: it also counts
+the memory of the process that started this one before its exec).
 
 The rule (CONTRACT.md, "Targets from dbt exposures"):
 - an exposure names Tableau items in config.meta.tableau or meta.tableau (one
@@ -193,6 +195,17 @@ def decide(manifest_path, run_results_paths):
     }
 
 
+def peak_rss_kib():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss     # KiB on Linux
+
+
 def main(argv):
     rss = "--rss" in argv
     args = [a for a in argv if a != "--rss"]
@@ -203,8 +216,7 @@ def main(argv):
     json.dump(decision, sys.stdout, indent=2)
     print()
     if rss:
-        # ru_maxrss is in KiB on Linux.
-        print(f"peak_rss_kib {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+        print(f"peak_rss_kib {peak_rss_kib()}", file=sys.stderr)
     return 0
 
 

@@ -254,10 +254,10 @@ def main():
 
     control = ThreadingHTTPServer(("127.0.0.1", 0), Control)
     control.daemon_threads = True
-    for server in (tableau.server, secrets.server, sfn.server):
+    for server in (tableau.server, secrets.server, sfn):
         threading.Thread(target=server.serve_forever, daemon=True).start()
     print(json.dumps({"tableau": tableau.server.server_address[1], "secrets": secrets.server.server_address[1],
-                      "sfn": sfn.server.server_address[1], "control": control.server_address[1]}), flush=True)
+                      "sfn": sfn.port, "control": control.server_address[1]}), flush=True)
     control.serve_forever()
 
 

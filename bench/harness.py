@@ -210,6 +210,19 @@ def peak_rss_kb(pid):
     return None
 
 
+def cpu_ns(pid):
+    """Time the process's threads have spent on a CPU, in ns (schedstat): what a
+    call costs the function itself, whatever the load of the machine."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
 def describe(kind, body):
     """('200 dry_run', ['dry_run', ...]) from a runtime answer."""
     if kind != "response":
@@ -241,7 +254,10 @@ def run(label, runtime, services, workdir, extra_env, warm, binary=BINARY, fake=
         ready = api.wait_ready(30, alive)
         if ready is None:
             raise RuntimeError(f"{label}: runtime never asked for an event (see {logpath})")
-        r = {"label": label, "runtime": runtime, "init": ready - t0}
+        # Blocked in its first `next`: the CPU so far is all init's, whatever the load.
+        init_cpu = cpu_ns(proc.pid)
+        r = {"label": label, "runtime": runtime, "init": ready - t0,
+             "init_cpu_us": init_cpu / 1000 if init_cpu is not None else None}
         answers, results = collections.Counter(), collections.Counter()
         latency, kind, body = api.invoke(evs[0], alive=alive)
         if kind is None:
@@ -251,6 +267,7 @@ def run(label, runtime, services, workdir, extra_env, warm, binary=BINARY, fake=
         answers[a] += 1
         results.update(rs)
         s1 = services.stats()
+        cpu1 = cpu_ns(proc.pid)
         lat = []
         for ev in evs[1:]:
             latency, kind, body = api.invoke(ev, alive=alive)
@@ -260,11 +277,13 @@ def run(label, runtime, services, workdir, extra_env, warm, binary=BINARY, fake=
             a, rs = describe(kind, body)
             answers[a] += 1
             results.update(rs)
+        cpu2 = cpu_ns(proc.pid)
         s2 = services.stats()
         r["rss_kb"] = peak_rss_kb(proc.pid)
         r["warm"] = lat
         r["n_warm"] = len(lat)
         n = max(len(lat), 1)
+        r["cpu_us"] = (cpu2 - cpu1) / 1000 / n if lat and cpu1 is not None and cpu2 is not None else None
         r["tableau_req"] = (s2["tableau"]["requests"] - s1["tableau"]["requests"]) / n
         r["tableau_conn"] = (s2["tableau"]["connections"] - s1["tableau"]["connections"]) / n
         r["secrets_req"] = (s2["secrets"]["requests"] - s1["secrets"]["requests"]) / n

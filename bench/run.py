@@ -107,6 +107,8 @@ def report(m, sizes, init_runs, configs, scaling, profiles, quick, sections=(), 
         lambda c: f"{ms(statistics.median(init_runs[c['key']]))} (n={len(init_runs[c['key']])})" if init_runs.get(c["key"]) else ms(c["init"]))
     row("init: min / max of spawns (ms)",
         lambda c: f"{ms(min(init_runs[c['key']]))} / {ms(max(init_runs[c['key']]))}" if init_runs.get(c["key"]) else "")
+    row("init CPU until the first `next`, median of spawns (ms)",
+        lambda c: f"{statistics.median(c['init_cpu_runs']) / 1000:.2f}" if c.get("init_cpu_runs") else "n/a")
     row("first invocation (ms)", lambda c: ms(c["first"]))
     row("first invocation: Secrets Manager calls, Tableau requests, new connections, StartExecution calls",
         lambda c: f"{c['first_secrets_req']}, {c['first_tableau']['requests']}, {c['first_tableau']['connections']}, "
@@ -114,6 +116,8 @@ def report(m, sizes, init_runs, configs, scaling, profiles, quick, sections=(), 
     row("warm median (ms)", lambda c: ms(statistics.median(c["warm"])))
     row("warm p99 (ms)", lambda c: ms(pct(c["warm"], 99)))
     row("warm invocations", lambda c: str(c["n_warm"]))
+    row("CPU time per warm call, the process's threads (µs)",
+        lambda c: f"{c['cpu_us']:.0f}" if c.get("cpu_us") is not None else "n/a")
     row("peak RSS, VmHWM after the warm calls (MB)", lambda c: f"{c['rss_kb'] / 1024:.1f}" if c["rss_kb"] else "n/a")
     row("Secrets Manager calls per warm call", lambda c: f"{c['secrets_req']:.2f}")
     row("Tableau requests per warm call", lambda c: f"{c['tableau_req']:.2f}")
@@ -272,9 +276,11 @@ def main():
             r = run(key, runtime, services, workdir, env, n_warm, fake=fake)
             r["key"], r["title"] = key, title
             configs.append(r)
+            spawned = [r] + [run(f"{key}-spawn{i}", runtime, services, workdir, env, 0, fake=fake)
+                             for i in range(n_spawns - 1)]
             if n_spawns > 1:
-                init_runs[key] = [r["init"]] + [run(f"{key}-spawn{i}", runtime, services, workdir, env, 0,
-                                                    fake=fake)["init"] for i in range(n_spawns - 1)]
+                init_runs[key] = [x["init"] for x in spawned]
+            r["init_cpu_runs"] = [x["init_cpu_us"] for x in spawned if x["init_cpu_us"] is not None]
         lines, rows = workflow_bench.ratios(configs, ms, pct)
         sections += lines
         target_rows += issue6_targets(configs, init_runs, sizes) + rows

@@ -39,11 +39,16 @@ def measure_variants(services, workdir, spawns, plain_env, workflow_env):
                 ("without, plain mode", WITHOUT, plain_env)]
     log(f"==> Step Functions client: cold init with and without, {spawns} interleaved spawns each")
     inits = {name: [] for name, _, _ in variants}
+    cpu = {name: [] for name, _, _ in variants}
     for i in range(spawns):
         for name, binary, env in variants:
             label = "variant-" + name.replace(", ", "-").replace(" ", "-") + f"-{i}"
-            inits[name].append(run(label, "rust", services, workdir, env, 0, binary=binary)["init"])
-    return {"sizes": {"with": os.path.getsize(BINARY), "without": os.path.getsize(WITHOUT)}, "inits": inits}
+            r = run(label, "rust", services, workdir, env, 0, binary=binary)
+            inits[name].append(r["init"])
+            if r["init_cpu_us"] is not None:
+                cpu[name].append(r["init_cpu_us"])
+    return {"sizes": {"with": os.path.getsize(BINARY), "without": os.path.getsize(WITHOUT)},
+            "inits": inits, "init_cpu_us": cpu}
 
 
 def init_difference(v):
@@ -55,19 +60,25 @@ def init_difference(v):
 def report_variants(v, ms):
     L = ["### The Step Functions client: the release binary with and without it (issue 11)", ""]
     sizes = v["sizes"]
-    L.append("| build | stripped x86-64 size | init median (ms) | init min / max (ms) | spawns |")
-    L.append("| --- | --- | --- | --- | --- |")
+    L.append("| build | stripped x86-64 size | init median (ms) | init min / max (ms) | init CPU median (ms) | spawns |")
+    L.append("| --- | --- | --- | --- | --- | --- |")
     for name, inits in v["inits"].items():
         size = sizes["without" if name.startswith("without") else "with"]
+        cpu = v["init_cpu_us"][name]
+        cpu_cell = f"{statistics.median(cpu) / 1000:.2f}" if cpu else "n/a"
         L.append(f"| {name} | {size / 1e6:.2f} MB ({size:,} bytes) | {ms(statistics.median(inits))} | "
-                 f"{ms(min(inits))} / {ms(max(inits))} | {len(inits)} |")
+                 f"{ms(min(inits))} / {ms(max(inits))} | {cpu_cell} | {len(inits)} |")
     with_, without, diff = init_difference(v)
     grow = sizes["with"] - sizes["without"]
     L.append("")
+    cpu_with = statistics.median(v["init_cpu_us"]["with, workflow mode"] or [float("nan")])
+    cpu_without = statistics.median(v["init_cpu_us"]["without, plain mode"] or [float("nan")])
     L.append(f"aws-sdk-sfn and src/workflow/sfn.rs add {grow:,} bytes ({grow / sizes['without'] * 100:+.1f} %); "
              f"cold init with the client, in workflow mode, {ms(with_)} ms against {ms(without)} ms without it "
-             f"({diff * 100:+.1f} %). The build without it is `cargo build --release --no-default-features` "
-             "(a STATE_MACHINE_ARN is then a configuration error).")
+             f"({diff * 100:+.1f} %); init CPU {cpu_with / 1000:.2f} against {cpu_without / 1000:.2f} ms "
+             f"({(cpu_with / cpu_without - 1) * 100:+.1f} %: the same comparison, blind to the machine's load). "
+             "Spawns interleave the three builds. The build without the client is "
+             "`cargo build --release --no-default-features` (a STATE_MACHINE_ARN is then a configuration error).")
     L.append("")
     return L
 
@@ -83,6 +94,13 @@ def ratios(configs, ms, pct):
     L = [f"Workflow mode / DRY_RUN, warm: median ×{med(wf) / med(dry):.2f} ({ms(med(wf))} / {ms(med(dry))} ms), "
          f"p99 ×{p99(wf) / p99(dry):.2f} ({ms(p99(wf))} / {ms(p99(dry))} ms); one StartExecution per call, "
          f"{wf['tableau_req']:.0f} Tableau requests."]
+    if wf.get("cpu_us") and dry.get("cpu_us"):
+        busy = wf["sfn_total"]["busy_seconds"] / max(wf["sfn_total"]["requests"], 1)
+        L[0] += (f" Where the difference goes: the function's CPU per call is {wf['cpu_us']:.0f} µs against "
+                 f"{dry['cpu_us']:.0f} µs, so the StartExecution (the SDK's request pipeline, SigV4, the JSON) "
+                 f"costs it {wf['cpu_us'] - dry['cpu_us']:.0f} µs; the stand-in's Python takes {busy * 1e6:.0f} µs "
+                 "from the request received to the answer ready; the rest is one more loopback round trip "
+                 "between processes (two wake-ups, costly on this VM).")
     targets = [("workflow answer: warm median within 2x of DRY_RUN", f"×{med(wf) / med(dry):.2f}",
                 med(wf) <= 2 * med(dry))]
     slow = by.get("rust-workflow-slow")
