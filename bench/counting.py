@@ -44,6 +44,7 @@ class Counters:
                 "signed_in": self.signed_in,
                 "signed_out": self.signed_out,
                 "max_inflight": self.max_inflight,
+                "inflight": self.inflight,
             }
 
 

@@ -138,7 +138,11 @@ class Services:
         return http_json(self.control_url + "/stats")
 
     def reset(self, fake=None):
-        """Counters to zero; `fake` sets the fake Tableau's delays (see fakes.py)."""
+        """Counters to zero once the fake Tableau is idle (a container that gave up
+        on a slow Tableau leaves requests behind); `fake` sets its delays (fakes.py)."""
+        end = time.monotonic() + 10
+        while self.stats()["tableau"]["inflight"] and time.monotonic() < end:
+            time.sleep(0.05)
         http_json(self.control_url + "/config", dict(fake or {}))
         return http_json(self.control_url + "/reset", {})
 

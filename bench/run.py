@@ -307,7 +307,7 @@ def main():
                             " / ".join(str(r["tableau_total"]["max_inflight"]) for _, r in bounded),
                             not concurrency.violations(bounded)))
         if variant:
-            v = workflow_bench.measure_variants(services, workdir, max(spawns, 20), dry, flow)
+            v = workflow_bench.measure_variants(services, workdir, max(spawns, 30), dry, flow)
             sections += workflow_bench.report_variants(v, ms)
             target_rows += workflow_bench.variant_targets(v)
         elif sizes:

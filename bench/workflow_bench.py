@@ -19,6 +19,7 @@ WITHOUT = os.path.join(WORKDIR, "dbt-tableau-refresh-no-workflow")
 SIZE_LIMIT = 6.5e6
 INIT_MARGIN = 0.15
 SLOW_TABLEAU_MS = 3000
+SLOW_MARGIN = 1.25
 
 
 def build_without():
@@ -106,11 +107,14 @@ def ratios(configs, ms, pct):
     slow = by.get("rust-workflow-slow")
     if slow:
         L.append(f"With every Tableau request taking {SLOW_TABLEAU_MS / 1000:.0f} s, workflow mode answers in "
-                 f"{ms(med(slow))} ms median, p99 {ms(p99(slow))} ms (×{med(slow) / med(dry):.2f} DRY_RUN), "
+                 f"{ms(med(slow))} ms median, p99 {ms(p99(slow))} ms (×{med(slow) / med(wf):.2f} the answer with "
+                 f"a prompt Tableau, ×{med(slow) / med(dry):.2f} DRY_RUN), "
                  f"{slow['tableau_total']['requests']} Tableau requests in the whole container.")
-        targets.append((f"workflow answer with a {SLOW_TABLEAU_MS / 1000:.0f} s Tableau: unchanged, no Tableau call",
-                        f"×{med(slow) / med(dry):.2f} DRY_RUN, {slow['tableau_total']['requests']} requests",
-                        med(slow) <= 2 * med(dry) and slow["tableau_total"]["requests"] == 0))
+        # "Stays where it is": no Tableau request, and the same answer time within the noise.
+        targets.append((f"workflow answer with a {SLOW_TABLEAU_MS / 1000:.0f} s Tableau: no Tableau call, "
+                        "median within 25 % of a prompt Tableau's",
+                        f"×{med(slow) / med(wf):.2f}, {slow['tableau_total']['requests']} requests",
+                        med(slow) <= SLOW_MARGIN * med(wf) and slow["tableau_total"]["requests"] == 0))
     refresh_slow = by.get("rust-refresh-slow")
     if refresh_slow:
         L.append(f"The plain mode against the same slow Tableau: first answer after {ms(refresh_slow['first'])} ms "
