@@ -30,8 +30,9 @@ echo "==> cfn-lint template.yaml"
 cfn-lint template.yaml
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
-echo "==> cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+echo "==> cargo clippy --all-targets --all-features -- -D warnings"
+# --all-features: the `cli` feature (the dbt-tableau command) is linted too.
+cargo clippy --all-targets --all-features --locked -- -D warnings
 echo "==> cargo deny check bans licenses sources"
 # Installed once into ~/.cargo/bin (needs crates.io the first time). Not
 # `advisories`: that fetches the RustSec database over the network, which CI lacks.
@@ -42,5 +43,13 @@ cargo deny check bans licenses sources
 echo "==> benchmark: release build and a quick run (./scripts/bench.sh runs it in full)"
 python3 -m py_compile bench/*.py scripts/make-event.py tests/sfn/*.py
 ./scripts/bench.sh --quick --out target/bench/quick-results.md
-echo "==> cargo test"
-cargo test --all-targets --locked
+echo "==> wheel: maturin build (dev profile, stripped), installed into a fresh venv"
+# The debug build reuses the test build's dependencies (a release build with fat LTO
+# takes minutes on two cores); tests/cli_installed.rs runs the installed command.
+rm -rf target/wheels target/wheel-venv
+maturin build --locked --quiet --out target/wheels
+python3 -m venv target/wheel-venv
+target/wheel-venv/bin/pip install --quiet --disable-pip-version-check --no-index target/wheels/dbt_tableau-*.whl
+export DBT_TABLEAU_INSTALLED="$root/target/wheel-venv/bin/dbt-tableau"
+echo "==> cargo test --all-features"
+cargo test --all-targets --all-features --locked

@@ -5,6 +5,9 @@
 //! (signature, event), [`targets`] (routing), [`secrets`] and [`tableau`].
 
 pub mod answer;
+// The `dbt-tableau` command; behind a feature so the Lambda binary doesn't carry it.
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod dbt_cloud;
 pub mod exposures;
 pub mod follow;

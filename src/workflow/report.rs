@@ -104,13 +104,36 @@ pub fn outcome(state: &WorkflowState, settings: &ReportSettings) -> Outcome {
     for problem in &state.problems {
         summary.push_str(&format!("; {problem}"));
     }
+    let message = message(state, settings, &headline, &who);
     Outcome {
         notify: failed || settings.notify_all,
         failed,
+        notification: notification(&subject, &message),
         subject,
-        message: message(state, settings, &headline, &who),
+        message,
         summary: clip(&summary, SUMMARY_LIMIT),
     }
+}
+
+/// The SNS message for `MessageStructure: json`: a text per protocol.
+/// Chatbot's custom notifications: `{"version":"1.0","source":"custom",
+/// "content":{"title","description"}}` (its description is at most 8,000 characters).
+fn notification(subject: &str, message: &str) -> String {
+    let chat = serde_json::json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": subject,
+            "description": clip(&format!("```\n{message}\n```"), 8000),
+        }
+    });
+    serde_json::json!({
+        "default": message,
+        "email": message,
+        "https": chat.to_string(),
+    })
+    .to_string()
 }
 
 fn message(state: &WorkflowState, settings: &ReportSettings, headline: &str, who: &str) -> String {

@@ -143,3 +143,29 @@ fn subjects_are_short_ascii_whatever_the_names() {
             .contains("2 of 3 Tableau refreshes")
     );
 }
+
+#[test]
+fn the_notification_gives_email_the_text_and_chat_a_custom_notification() {
+    let s = state(vec![followed(
+        "Sales",
+        RefreshResult::Failed,
+        Some("Login failed"),
+    )]);
+    let outcome = outcome(&s, &settings(false));
+    let by_protocol: serde_json::Value = serde_json::from_str(&outcome.notification).unwrap();
+    assert_eq!(by_protocol["default"], outcome.message.as_str());
+    assert_eq!(by_protocol["email"], outcome.message.as_str());
+    let chat: serde_json::Value =
+        serde_json::from_str(by_protocol["https"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (&chat["version"], &chat["source"]),
+        (&"1.0".into(), &"custom".into())
+    );
+    assert_eq!(chat["content"]["title"], outcome.subject.as_str());
+    assert!(
+        chat["content"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Login failed")
+    );
+}

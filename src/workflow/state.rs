@@ -51,4 +51,9 @@ pub struct Outcome {
     pub message: String,
     /// One line, the `Fail` state's cause.
     pub summary: String,
+    /// What the state machine publishes (`MessageStructure: json`): `message`
+    /// for email, SQS and the rest, and for HTTPS subscribers (AWS Chatbot, in
+    /// Slack or Teams) a custom notification, since Chatbot drops plain text.
+    #[serde(default)]
+    pub notification: String,
 }

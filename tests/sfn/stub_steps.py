@@ -16,6 +16,7 @@ flags joined by `_`:
 The state it returns has the shape PLAN.md "Workflow state" gives, only as much of it
 as the ASL reads, so these tests prove the ASL, not the step code.
 """
+import json
 import re
 import threading
 
@@ -96,10 +97,13 @@ def _outcome(state, flags):
     subject = f"Tableau refresh: {summary}"
     if "longsubject" in flags:
         subject = subject + " " + "x" * 100
+    message = f"{summary}\n(stub report)"
     return {
         "notify": failed or "notifyall" in flags,
         "failed": failed,
         "subject": subject,
-        "message": f"{summary}\n(stub report)",
+        "message": message,
         "summary": summary,
+        # As the real report step: one text per protocol (MessageStructure json).
+        "notification": json.dumps({"default": message, "email": message, "https": json.dumps({"version": "1.0", "source": "custom", "content": {"title": subject, "description": message}})}),
     }
