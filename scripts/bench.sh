@@ -21,6 +21,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 python3 bench/run.py "$@"
 case " $* " in
-    *" --quick "*) ;;
-    *) python3 bench/cli_vs_tsc.py ;;
+    *" --quick "* | *" --help "* | *" -h "*) ;;
+    *) python3 bench/cli_vs_tsc.py $([[ " $* " == *" --no-build "* ]] && echo --no-build) ;;
 esac
