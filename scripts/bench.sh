@@ -3,6 +3,8 @@
 #   ./scripts/bench.sh            full run: Rust and the Python reference, a few hundred
 #                                 warm invocations each; writes bench/results.md
 #   ./scripts/bench.sh --quick    few invocations, no Python reference (cheap)
+# The full run also measures the dbt-tableau command against tableauserverclient
+# (issue 13, bench/cli_vs_tsc.py; writes bench/cli_results.md).
 # Any other option goes to bench/run.py (see `bench/run.py --help`).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,4 +19,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     pip install --quiet --disable-pip-version-check -r "$requirements"
     echo "$want" > "$stamp"
 fi
-exec python3 bench/run.py "$@"
+python3 bench/run.py "$@"
+case " $* " in
+    *" --quick "* | *" --help "* | *" -h "*) ;;
+    *) python3 bench/cli_vs_tsc.py $([[ " $* " == *" --no-build "* ]] && echo --no-build) ;;
+esac

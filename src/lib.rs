@@ -27,3 +27,21 @@ pub mod workflow;
 /// A boxed future, so the seams ([`secrets::SecretSource`], [`tableau::Refresher`])
 /// can be trait objects.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// An error and its sources, "a: b: c". reqwest's Display hides the cause
+/// ("error sending request") and the SDK's `DisplayErrorContext` appends a
+/// `Debug` dump too long for an answer; the chain says what actually happened
+/// (connection refused, DNS, certificate), each cause once.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -6,7 +6,7 @@
 
 use crate::webhook::JobId;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 
 pub const VARIABLE: &str = "REFRESH_TARGETS";
@@ -275,156 +275,10 @@ impl Targets {
     }
 }
 
-const ITEM_KEYS: [(&str, ItemKind, bool); 4] = [
-    ("workbook", ItemKind::Workbook, false),
-    ("datasource", ItemKind::Datasource, false),
-    ("workbook_id", ItemKind::Workbook, true),
-    ("datasource_id", ItemKind::Datasource, true),
-];
+mod parse;
 
-/// One Tableau item in the target vocabulary: exactly one of `workbook`,
-/// `datasource` (names, with an optional `project`), `workbook_id`,
-/// `datasource_id` (LUIDs). `at` names the place for errors, e.g.
-/// `REFRESH_TARGETS[2]` or an exposure's `meta.tableau[1]`.
-pub fn parse_item(value: &Value, at: &str) -> Result<(ItemKind, Locator), String> {
-    match value {
-        Value::Object(fields) => parse_item_fields(fields, at, &[]),
-        _ => Err(format!(
-            "{at}: must be an object such as {{\"workbook\": \"Sales\"}}"
-        )),
-    }
-}
-
-fn parse_item_fields(
-    fields: &Map<String, Value>,
-    at: &str,
-    extra: &[&str],
-) -> Result<(ItemKind, Locator), String> {
-    let known = |k: &str| {
-        k == "project" || extra.contains(&k) || ITEM_KEYS.iter().any(|(key, ..)| *key == k)
-    };
-    if let Some(unknown) = fields.keys().find(|k| !known(k)) {
-        let mut expected: Vec<&str> = ITEM_KEYS.iter().map(|(key, ..)| *key).collect();
-        expected.push("project");
-        expected.extend_from_slice(extra);
-        return Err(format!(
-            "{at}: unknown field \"{unknown}\" (expected {})",
-            expected.join(", ")
-        ));
-    }
-    let given: Vec<_> = ITEM_KEYS
-        .iter()
-        .filter(|(key, ..)| fields.contains_key(*key))
-        .collect();
-    let &&(key, kind, by_id) = match given.as_slice() {
-        [one] => one,
-        [] => {
-            return Err(format!(
-                "{at}: one of \"workbook\" or \"datasource\" is required (or \"workbook_id\" / \"datasource_id\" with a Tableau LUID)"
-            ));
-        }
-        [first, second, ..] => {
-            return Err(format!(
-                "{at}: both \"{}\" and \"{}\" given",
-                first.0, second.0
-            ));
-        }
-    };
-    let value = non_empty_string(fields, key)
-        .ok_or_else(|| format!("{at}.{key}: must be a non-empty string"))?;
-    let project = match fields.get("project") {
-        None | Some(Value::Null) => None,
-        Some(_) => Some(
-            non_empty_string(fields, "project")
-                .ok_or_else(|| format!("{at}.project: must be a non-empty string"))?,
-        ),
-    };
-    if by_id {
-        if project.is_some() {
-            return Err(format!(
-                "{at}.project: not allowed with \"{key}\" (a LUID needs no project)"
-            ));
-        }
-        return Ok((kind, Locator::Id(value.trim().to_owned())));
-    }
-    Ok((
-        kind,
-        Locator::Name {
-            name: value,
-            project,
-        },
-    ))
-}
-
-fn parse_entry(index: usize, entry: &Value) -> Result<Entry, TargetsError> {
-    let at = format!("{VARIABLE}[{index}]");
-    let Value::Object(fields) = entry else {
-        return Err(TargetsError(format!(
-            "{at}: must be an object such as {{\"workbook\": \"Sales\"}}"
-        )));
-    };
-    let jobs = parse_jobs(fields, &at)?;
-    if let Some(flag) = fields.get("exposures") {
-        if let Some(other) = fields.keys().find(|k| *k != "exposures" && *k != "jobs") {
-            return Err(TargetsError(format!(
-                "{at}: \"{other}\" can't be combined with \"exposures\" (exposures name their own items)"
-            )));
-        }
-        return match flag {
-            Value::Bool(true) => Ok(Entry::Exposures { jobs }),
-            _ => Err(TargetsError(format!(
-                "{at}.exposures: must be true (remove the entry to turn exposures off)"
-            ))),
-        };
-    }
-    let (kind, locator) =
-        parse_item_fields(fields, &at, &["jobs", "exposures"]).map_err(TargetsError)?;
-    Ok(Entry::Item(Target {
-        kind,
-        locator,
-        jobs,
-        exposure: None,
-    }))
-}
-
-fn parse_jobs(fields: &Map<String, Value>, at: &str) -> Result<Option<Vec<JobId>>, TargetsError> {
-    match fields.get("jobs") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) if items.is_empty() => Err(TargetsError(format!(
-            "{at}.jobs: is empty, so no job would refresh this target; omit it to match every job"
-        ))),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(j, item)| {
-                job_id(item).ok_or_else(|| {
-                    TargetsError(format!(
-                        "{at}.jobs[{j}]: must be a dbt job ID (a string or a whole number)"
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(TargetsError(format!(
-            "{at}.jobs: must be an array of dbt job IDs"
-        ))),
-    }
-}
-
-fn non_empty_string(fields: &Map<String, Value>, key: &str) -> Option<String> {
-    match fields.get(key) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
-fn job_id(item: &Value) -> Option<JobId> {
-    match item {
-        Value::String(s) => JobId::parse(s),
-        Value::Number(n) => n.as_u64().and_then(|n| JobId::parse(&n.to_string())),
-        _ => None,
-    }
-}
+use parse::parse_entry;
+pub use parse::parse_item;
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,8 @@
 //! handler with the real Tableau client against the fake, every log line at
 //! TRACE captured, our crate's and the libraries' (reqwest and hyper-util log at
 //! TRACE/DEBUG; `log` records are bridged into tracing), then searched for the
-//! webhook key, the PAT secrets, the fake's session tokens and every signature.
+//! webhook key, the PAT secrets, the fake's session tokens, every signature and
+//! the dbt Cloud token (exposure entries, dbt Cloud's refusals echoing it).
 //!
 //! The subscriber is global (this test binary holds this one test) so that
 //! records from any thread and from the `log` crate are caught. Lines from
@@ -10,6 +11,8 @@
 //! their headers) and are left out: they are not the function's.
 
 mod common;
+mod exposures_harness;
+mod fake_dbt_cloud;
 mod fake_tableau;
 
 use common::{DEMO_KEY, FixedSecrets, LogCapture, invoke, sample_event, settings};
@@ -173,6 +176,52 @@ async fn no_secret_in_any_log_line_or_answer_at_trace_level() {
     )
     .await;
 
+    // Exposure entries: the dbt Cloud token goes to dbt Cloud and nowhere else,
+    // also when dbt Cloud (or a proxy) echoes it back in a refusal.
+    let exposures = &[("REFRESH_TARGETS", r#"[{"exposures": true}]"#)];
+    let tableau = exposures_harness::tableau().await;
+    let cloud = exposures_harness::cloud_one_build("build", 20).await;
+    let token = Some(fake_dbt_cloud::TOKEN);
+    let errored = || exposures_harness::completed_event(20);
+    let with_cloud = |cloud: &fake_dbt_cloud::FakeDbtCloud, settings, token| {
+        exposures_harness::container(&tableau, cloud, settings, token)
+    };
+    let resolving = with_cloud(&cloud, exposures, token);
+    run(
+        "exposures",
+        &resolving,
+        errored(),
+        (200, "failed", Some("queued")),
+    )
+    .await;
+    let dry_settings = &[exposures[0], ("DRY_RUN", "true")];
+    let dry_exposures = with_cloud(&cloud, dry_settings, token);
+    let want = (200, "dry_run", Some("dry_run"));
+    run("exposures, dry run", &dry_exposures, errored(), want).await;
+    let unknown_run = exposures_harness::completed_event_for(20, "271828");
+    run(
+        "unknown run",
+        &resolving,
+        unknown_run,
+        (200, "failed", None),
+    )
+    .await;
+    let no_token = with_cloud(&cloud, exposures, None);
+    run(
+        "no dbt Cloud token",
+        &no_token,
+        errored(),
+        (200, "failed", None),
+    )
+    .await;
+    for (status, http) in [(401, 200), (403, 200), (503, 502)] {
+        let echoing = exposures_harness::cloud_one_build("build", 20).await;
+        echoing.refuse_echoing_the_token(status).await;
+        let handler = with_cloud(&echoing, exposures, token);
+        let name = format!("dbt Cloud {status} echoing the token");
+        run(&name, &handler, errored(), (http, "failed", None)).await;
+    }
+
     let logs = capture.text();
     let ours: Vec<&str> = logs
         .lines()
@@ -189,6 +238,10 @@ async fn no_secret_in_any_log_line_or_answer_at_trace_level() {
         ours.iter().any(|l| l.contains("TRACE")),
         "no TRACE line:\n{logs}"
     );
+    assert!(
+        ours.iter().any(|l| l.contains("dbt Cloud call failed")),
+        "no dbt Cloud retry logged:\n{logs}"
+    );
     let tokens_issued = fake.state.lock().unwrap().sign_ins;
     assert!(tokens_issued >= 5, "{tokens_issued} sessions");
     let mut secrets = vec![
@@ -198,6 +251,9 @@ async fn no_secret_in_any_log_line_or_answer_at_trace_level() {
         WRONG_PAT_SECRET.to_owned(),
         // Every token the fake issued is "session-token-<n>".
         "session-token".to_owned(),
+        fake_dbt_cloud::TOKEN.to_owned(),
+        // The token's distinctive part, in case an echo is cut or re-encoded.
+        "fake-service-token".to_owned(),
     ];
     signatures.sort();
     signatures.dedup();

@@ -262,7 +262,7 @@ fn excerpt(body: &[u8]) -> String {
 fn unreachable(url: &str, error: &reqwest::Error) -> DbtCloudError {
     // reqwest names the full URL in its message; the error names it once,
     // without the query.
-    let mut detail = chain(error);
+    let mut detail = crate::error_chain(error);
     if let Some(full) = error.url() {
         detail = detail.replace(&format!(" for url ({full})"), "");
     }
@@ -274,22 +274,6 @@ fn unreachable(url: &str, error: &reqwest::Error) -> DbtCloudError {
 
 fn without_query(url: &str) -> String {
     url.split('?').next().unwrap_or(url).to_owned()
-}
-
-/// reqwest's Display hides the cause ("error sending request"); the chain says
-/// what actually happened (connection refused, DNS, certificate).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -47,7 +47,8 @@ impl DbtCloudResolver {
             .fetch_run_artifacts(token, account, run_id, deadline)
             .await
             .map_err(|e| ResolveFailure {
-                error: format!("dbt Cloud: {e}"),
+                // Every DbtCloudError already names dbt Cloud.
+                error: e.to_string(),
                 retryable: e.is_retryable(),
             })?;
         let run_label = format!("run {run_id}");

@@ -289,32 +289,16 @@ impl SecretsManagerSource {
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
                 SecretsError::Unreachable {
                     origin,
-                    detail: chain(&error),
+                    detail: crate::error_chain(&error),
                 }
             }
             // Request not built: no region, no credentials, bad endpoint, ...
             _ => SecretsError::NotConfigured(format!(
                 "cannot call Secrets Manager for {origin}: {}",
-                chain(&error)
+                crate::error_chain(&error)
             )),
         }
     }
-}
-
-/// An error and its sources, "a: b: c" (the SDK's `DisplayErrorContext` appends a
-/// `Debug` dump too long for an answer).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(next) = source {
-        let part = next.to_string();
-        if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = next.source();
-    }
-    text
 }
 
 impl SecretSource for SecretsManagerSource {

@@ -81,7 +81,12 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(55))
             .user_agent(concat!("dbt-tableau-refresh/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client for Tableau: {}", chain(&e)))
+            .map_err(|e| {
+                format!(
+                    "cannot build the HTTP client for Tableau: {}",
+                    crate::error_chain(&e)
+                )
+            })
     }
 
     /// The REST API version to use with `server`, detecting it on first use.
@@ -302,24 +307,8 @@ fn transport(url: &str, error: &reqwest::Error, deadline: Instant) -> TableauErr
     }
     TableauError::Unreachable {
         url: url.split('?').next().unwrap_or(url).to_owned(),
-        detail: chain(error),
+        detail: crate::error_chain(error),
     }
-}
-
-/// reqwest's Display hides the cause ("error sending request"); the chain says
-/// what actually happened (connection refused, DNS, certificate).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 pub(crate) fn parse_version(v: &str) -> Option<(u32, u32)> {

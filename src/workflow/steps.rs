@@ -64,6 +64,9 @@ impl fmt::Display for StepError {
     }
 }
 
+/// The pause between tries of a retryable dbt Cloud failure in the resolve step.
+const RESOLVE_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// What the steps use; built once per container.
 pub struct Steps {
     pub secrets: Arc<dyn SecretSource>,
@@ -99,16 +102,28 @@ impl Steps {
         }
         let resolver = self.resolver.as_ref().map_err(StepError::config)?;
         let secrets = self.secrets().await?;
-        match resolver
-            .resolve(&state.run, secrets.dbt_cloud_token.as_ref(), deadline)
-            .await
-        {
+        let token = secrets.dbt_cloud_token.as_ref();
+        // The step has minutes, not dbt's 10 s: a dbt Cloud that is down or
+        // throttling gets more chances before the exposures are given up.
+        let mut outcome = resolver.resolve(&state.run, token, deadline).await;
+        while let Err(failure) = &outcome {
+            let pause = Instant::now() + RESOLVE_RETRY_PAUSE;
+            if !failure.retryable || pause + RESOLVE_RETRY_PAUSE > deadline {
+                break;
+            }
+            tracing::warn!(error = %failure.error, "dbt Cloud failed; trying again");
+            tokio::time::sleep_until(pause).await;
+            outcome = resolver.resolve(&state.run, token, deadline).await;
+        }
+        match outcome {
             Ok(resolution) => {
                 let direct: Vec<&Target> = state.targets.iter().collect();
                 let (targets, reports) = merge(&direct, resolution);
                 state.targets = targets;
                 state.reports.extend(reports.into_iter().map(unfollowed));
             }
+            // The entries that name items are still refreshed; the report says
+            // the exposures could not be judged.
             Err(failure) => state.problems.push(failure.error),
         }
         state.exposures = false;

@@ -127,6 +127,37 @@ impl FakeDbtCloud {
     }
 }
 
+impl FakeDbtCloud {
+    /// From now on every call is refused with `status`, the body echoing the
+    /// request's Authorization header, as a proxy or a debugging endpoint
+    /// might: the token must not travel on into an error, a log or an answer.
+    pub async fn refuse_echoing_the_token(&self, status: u16) {
+        Mock::given(method("GET"))
+            .respond_with(EchoRefusal(status))
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+}
+
+struct EchoRefusal(u16);
+
+impl Respond for EchoRefusal {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let sent = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        ResponseTemplate::new(self.0).set_body_json(json!({
+            "status": {"code": self.0, "is_success": false,
+                       "user_message": format!("Invalid token in header: {sent}"),
+                       "developer_message": format!("authorization={sent}")},
+            "data": null
+        }))
+    }
+}
+
 pub fn step(name: &'static str, status: u32) -> FakeStep {
     FakeStep { name, status }
 }

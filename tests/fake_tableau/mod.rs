@@ -124,6 +124,10 @@ pub struct State {
     /// Per item id: a status and JSON body the refresh answers instead of 202.
     pub refresh_answers: HashMap<String, (u16, Value)>,
     pub refresh_delay: Duration,
+    /// Answer a refresh of an id the fake doesn't hold with Tableau's 404, as
+    /// a target given by LUID meets it (off by default: fault tests mount
+    /// item lists of their own).
+    pub known_ids_only: bool,
     /// Live connected-app sessions: token -> the JWT's scopes.
     pub jwt_sessions: HashMap<String, Vec<String>>,
     /// The most JWT sessions alive at once.

@@ -275,6 +275,20 @@ impl Respond for RefreshItem {
             "workbooks" => "workbook",
             _ => "datasource",
         };
+        if state.known_ids_only && !state.jobs.names.contains_key(id) {
+            // 404006 is REFERENCE.md's "workbook not found"; the data source
+            // code is a guess (the crate reads the status, not the code).
+            let (code, what) = match kind {
+                "workbook" => ("404006", "Workbook"),
+                _ => ("404011", "Datasource"),
+            };
+            return tableau_error(
+                404,
+                code,
+                "Resource Not Found",
+                &format!("{what} '{id}' could not be found."),
+            );
+        }
         let template = match state.refresh_answers.get(id) {
             Some((status, body)) => ResponseTemplate::new(*status).set_body_json(body),
             None => {
