@@ -18,6 +18,7 @@ one per registered function, so Step Functions tasks in moto reach a real binary
 """
 import json
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -27,6 +28,16 @@ from http_body import read_body
 
 PREFIX = "/2018-06-01/runtime"
 DEADLINE_MS = 15_000
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A runtime stopped by the harness drops its connection mid-request: expected.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class Invocation:
@@ -124,7 +135,7 @@ class RuntimeAPI:
                 api.unexpected.append(("POST", self.path))
                 return self._answer(404, b'{"errorMessage":"not found"}')
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.address = f"127.0.0.1:{self.port}"
