@@ -39,7 +39,7 @@ sys.path.insert(0, HERE)
 import concurrency  # noqa: E402
 import exposures_bench  # noqa: E402
 import workflow_bench  # noqa: E402
-from harness import BINARY, ROOT, TARGET_DIR, WORKDIR, Services, cargo, log, pct, run, targets, workflow_env  # noqa: E402
+from harness import BINARY, TARGET_DIR, WORKDIR, Services, cargo, log, pct, run, targets, workflow_env  # noqa: E402
 
 REFRESH_DELAY_MS = 50
 TARGET_COUNTS = (1, 5, 20)
@@ -69,7 +69,7 @@ def binary_sizes():
     sizes = []
     for p in [BINARY] + sorted(glob.glob(os.path.join(TARGET_DIR, "lambda", "*", "bootstrap"))):
         if os.path.exists(p):
-            shown = os.path.relpath(p, ROOT) if p.startswith(ROOT + os.sep) else p
+            shown = os.path.join("target", os.path.relpath(p, TARGET_DIR))  # whatever CARGO_TARGET_DIR is
             sizes.append((shown, os.path.getsize(p)))
     return sizes
 

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The performance benchmark (issue 6), one command:
+# The performance benchmark (issues 6, 11, 12), one command:
 #   ./scripts/bench.sh            full run: Rust and the Python reference, a few hundred
-#                                 warm invocations each; writes bench/results.md
-#   ./scripts/bench.sh --quick    few invocations, no Python reference (cheap)
+#                                 warm invocations each, workflow mode, bounded
+#                                 concurrency, the build without the Step Functions
+#                                 client, exposure resolution up to 20,000 models;
+#                                 writes bench/results.md
+#   ./scripts/bench.sh --quick    few invocations, no Python reference, no second build,
+#                                 no exposures (cheap: the test command runs it)
 # The full run also measures the dbt-tableau command against tableauserverclient
 # (issue 13, bench/cli_vs_tsc.py; writes bench/cli_results.md).
 # Any other option goes to bench/run.py (see `bench/run.py --help`).
