@@ -16,6 +16,7 @@ pub mod handler;
 pub mod logging;
 pub mod metrics;
 pub mod resolve;
+pub mod retry;
 pub mod secrets;
 pub mod settings;
 pub mod step_event;

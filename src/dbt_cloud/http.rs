@@ -6,7 +6,7 @@
 use super::DbtCloud;
 use super::error::{DbtCloudError, Resource};
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use tokio::time::{Instant, timeout};
@@ -83,7 +83,7 @@ impl DbtCloud {
                 }
                 Ok(Ok(response)) => {
                     let status = response.status();
-                    let retry_after = retry_after(&response);
+                    let retry_after = crate::retry::retry_after(&response);
                     let body = read_capped(response, deadline).await;
                     // A proxy or a debugging endpoint may echo the request's
                     // headers: the token never goes into an error.
@@ -100,7 +100,7 @@ impl DbtCloud {
                     (error, retry_after)
                 }
             };
-            let wait = retry_after.unwrap_or_else(|| backoff(attempt));
+            let wait = retry_after.unwrap_or_else(|| crate::retry::backoff(BACKOFF_BASE, attempt));
             if Instant::now() + wait >= deadline || attempt >= MAX_ATTEMPTS {
                 return Err(give_up(error, retry_after));
             }
@@ -192,20 +192,6 @@ fn give_up(error: DbtCloudError, after: Option<Duration>) -> DbtCloudError {
     }
 }
 
-/// Retry-After in seconds; the rare HTTP-date form falls back to our backoff.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// Exponential with "equal jitter", so that several steps' fetches hitting the
-/// same 503 don't retry in lockstep.
-fn backoff(attempt: u32) -> Duration {
-    let full = BACKOFF_BASE * 2u32.pow(attempt.saturating_sub(1).min(6));
-    let half = full / 2;
-    half + half.mul_f64(fastrand::f64())
-}
-
 /// The start of an error answer's body; a body that breaks off or stalls is
 /// cut where it stopped (the status alone still says what happened).
 async fn read_capped(mut response: reqwest::Response, deadline: Instant) -> Vec<u8> {
@@ -279,15 +265,6 @@ fn without_query(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_stays_jittered() {
-        for attempt in 1..=4 {
-            let full = BACKOFF_BASE * 2u32.pow(attempt - 1);
-            let wait = backoff(attempt);
-            assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
-        }
-    }
 
     #[test]
     fn dbt_cloud_status_message_is_read() {

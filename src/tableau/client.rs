@@ -3,7 +3,7 @@
 
 use super::error::TableauError;
 use super::jwt::Minter;
-use reqwest::header::{ACCEPT, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -181,7 +181,7 @@ impl Client {
             let (error, retry_after) = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    let retry_after = retry_after(&response);
+                    let retry_after = crate::retry::retry_after(&response);
                     match response.bytes().await {
                         Ok(body) if status.is_success() => return Ok(body.to_vec()),
                         Ok(body) => {
@@ -205,7 +205,7 @@ impl Client {
             if error == TableauError::Deadline {
                 return Err(error);
             }
-            let wait = retry_after.unwrap_or_else(|| backoff(attempt));
+            let wait = retry_after.unwrap_or_else(|| crate::retry::backoff(BACKOFF_BASE, attempt));
             let too_late = Instant::now() + wait >= deadline;
             if too_late || attempt >= MAX_ATTEMPTS {
                 return Err(match error.status() {
@@ -243,13 +243,6 @@ pub fn install_crypto_provider() {
 
 fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
-}
-
-/// Retry-After in seconds; the HTTP-date form is rare enough to fall back to
-/// our own backoff.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// The wait a 429's text asks for: "Please retry after 2 minutes" (Tableau's
@@ -291,14 +284,6 @@ fn parse_retry_after(text: &str) -> Option<Duration> {
         })
 }
 
-/// Exponential with "equal jitter": half fixed, half random, so that concurrent
-/// targets hitting the same 503 don't retry in lockstep.
-fn backoff(attempt: u32) -> Duration {
-    let full = BACKOFF_BASE * 2u32.pow(attempt.saturating_sub(1).min(6));
-    let half = full / 2;
-    half + half.mul_f64(fastrand::f64())
-}
-
 fn transport(url: &str, error: &reqwest::Error, deadline: Instant) -> TableauError {
     // The per-request timeout is clipped to the deadline; a timeout at (or a
     // hair before) the deadline is the deadline.
@@ -325,15 +310,6 @@ mod tests {
         assert!(parse_version("3.22").unwrap() > parse_version("3.6").unwrap());
         assert_eq!(parse_version("3"), None);
         assert_eq!(parse_version("latest"), None);
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_jittered() {
-        for attempt in 1..=4 {
-            let full = BACKOFF_BASE * 2u32.pow(attempt - 1);
-            let wait = backoff(attempt);
-            assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
-        }
     }
 
     #[test]
