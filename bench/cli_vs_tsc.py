@@ -149,7 +149,7 @@ def main():
     if not Path("/usr/bin/time").exists():
         sys.exit("cli_vs_tsc.py needs GNU time (/usr/bin/time; apt-get install time) for peak RSS")
     if not a.no_build:
-        subprocess.run(["cargo", "build", "--release", "--features", "cli", "--bin", "dbt-tableau"],
+        subprocess.run(["cargo", "build", "--release", "-p", "dbt-tableau"],
                        cwd=ROOT, check=True)
     binary = target / "release" / "dbt-tableau"
     logdir = target / "bench"

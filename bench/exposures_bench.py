@@ -16,11 +16,11 @@ import subprocess
 import sys
 import time
 
-from harness import HERE, ROOT, TARGET_DIR, WORKDIR, log
+from harness import HERE, PROFILE, ROOT, TARGET_DIR, WORKDIR, log
 
 MODELS = (1000, 5000, 20000)
 RUST_RUNS, PYTHON_RUNS = 3, 2
-EXAMPLE = os.path.join(TARGET_DIR, "release", "examples", "resolve_bench")
+EXAMPLE = os.path.join(TARGET_DIR, PROFILE, "examples", "resolve_bench")
 GENERATOR = ["bench/make_manifest.py", "bench/manifest_nodes.py",
              "tests/artifacts/build/manifest.json", "tests/artifacts/build/run_results.json"]
 

@@ -29,7 +29,11 @@ _spec.loader.exec_module(make_event)
 
 # Cargo's output directory: CARGO_TARGET_DIR (relative to the project) or target/.
 TARGET_DIR = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target")
-BINARY = os.path.join(TARGET_DIR, "release", "dbt-tableau-refresh")
+# BENCH_PROFILE=debug: the test command's quick run measures the binary its tests
+# built instead of making a release build (figures then say nothing; the run
+# checks that the benchmark works).
+PROFILE = os.environ.get("BENCH_PROFILE") or "release"
+BINARY = os.path.join(TARGET_DIR, PROFILE, "dbt-tableau-refresh")
 WORKDIR = os.path.join(ROOT, "target", "bench")
 WEBHOOK_KEY = fakes.WEBHOOK_KEY
 SECRET_NAME = "dbt-tableau-refresh/bench"

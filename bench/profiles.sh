@@ -23,11 +23,11 @@ for name in "${names[@]}"; do
     if [ ! -x "$out" ]; then
         echo "==> building variant $name: opt-level=${opt[$name]} lto=${lto[$name]}" >&2
         CARGO_PROFILE_RELEASE_OPT_LEVEL="${opt[$name]}" CARGO_PROFILE_RELEASE_LTO="${lto[$name]}" \
-            cargo build --release --locked
+            cargo build --release --locked -p dbt-tableau-refresh
         cp target/release/dbt-tableau-refresh "$out"
     fi
     args+=(--profile "$name=$out")
 done
 echo "==> rebuilding the Cargo.toml release profile" >&2
-cargo build --release --locked
+cargo build --release --locked -p dbt-tableau-refresh
 exec ./scripts/bench.sh --no-build "${args[@]}" "$@"

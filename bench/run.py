@@ -236,9 +236,9 @@ def main():
     if not a.no_build:
         if variant:
             workflow_bench.build_without()
-        cargo("build", "--release", "--locked")
+        cargo("build", "--release", "--locked", "-p", "dbt-tableau-refresh")
         if exposures:
-            cargo("build", "--release", "--locked", "--example", "resolve_bench")
+            cargo("build", "--release", "--locked", "-p", "dbt-tableau-engine", "--example", "resolve_bench")
     if variant and not os.path.exists(workflow_bench.WITHOUT):
         log(f"no {workflow_bench.WITHOUT}: skipping the build without the Step Functions client")
         variant = False

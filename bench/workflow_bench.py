@@ -26,7 +26,7 @@ def build_without():
     """Builds the binary without the Step Functions client and keeps a copy; the
     default build (run after) takes target/release/ back. Cargo keeps both builds'
     artifacts, so after the first time each switch is only a copy."""
-    cargo("build", "--release", "--locked", "--no-default-features")
+    cargo("build", "--release", "--locked", "-p", "dbt-tableau-refresh", "--no-default-features")
     os.makedirs(WORKDIR, exist_ok=True)
     shutil.copy2(BINARY, WITHOUT)
 

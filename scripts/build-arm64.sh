@@ -16,7 +16,7 @@ if ! rustup target list --installed | grep -qx "$target"; then
 fi
 
 echo "==> cargo lambda build --release --arm64" >&2
-cargo lambda build --release --arm64 --locked "$@"
+cargo lambda build --release --arm64 --locked -p dbt-tableau-refresh "$@"
 
 binary="target/lambda/dbt-tableau-refresh/bootstrap"
 ls -l "$binary"

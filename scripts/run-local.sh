@@ -4,18 +4,20 @@
 #
 # Built-in defaults need no AWS account and no Tableau: the local demo webhook key
 # (the one events/ is signed with), DRY_RUN=true and a sample REFRESH_TARGETS.
-# A .env file at the project root (see .env.example) overrides any of them, e.g.
-# with real Tableau credentials and DRY_RUN=false. Extra arguments go to watch.
+# A .env file at the project root (see .env.example; ENV_FILE names another)
+# overrides any of them, e.g. with real Tableau credentials and DRY_RUN=false.
+# Extra arguments go to watch.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/python-tools.sh
 
-if [ -f .env ]; then
-    echo "==> loading .env" >&2
+env_file="${ENV_FILE:-.env}"
+if [ -f "$env_file" ]; then
+    echo "==> loading $env_file" >&2
     set -a
-    # shellcheck disable=SC1091
-    source .env
+    # shellcheck disable=SC1090
+    source "$env_file"
     set +a
 fi
 export DBT_WEBHOOK_KEY="${DBT_WEBHOOK_KEY-local-demo-webhook-key}"

@@ -30,9 +30,8 @@ echo "==> cfn-lint template.yaml"
 cfn-lint template.yaml
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
-echo "==> cargo clippy --all-targets --all-features -- -D warnings"
-# --all-features: the `cli` feature (the dbt-tableau command) is linted too.
-cargo clippy --all-targets --all-features --locked -- -D warnings
+echo "==> cargo clippy --workspace --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 echo "==> cargo deny check bans licenses sources"
 # Installed once into ~/.cargo/bin (needs crates.io the first time). Not
 # `advisories`: that fetches the RustSec database over the network, which CI lacks.
@@ -40,9 +39,6 @@ if ! cargo deny --version >/dev/null 2>&1; then
     cargo install cargo-deny --locked
 fi
 cargo deny check bans licenses sources
-echo "==> benchmark: release build and a quick run (./scripts/bench.sh runs it in full)"
-python3 -m py_compile bench/*.py scripts/make-event.py tests/sfn/*.py
-./scripts/bench.sh --quick --out target/bench/quick-results.md
 echo "==> wheel: maturin build (dev profile, stripped), installed into a fresh venv"
 # The debug build reuses the test build's dependencies (a release build with fat LTO
 # takes minutes on two cores); tests/cli_installed.rs runs the installed command.
@@ -51,5 +47,16 @@ maturin build --locked --quiet --out target/wheels
 python3 -m venv target/wheel-venv
 target/wheel-venv/bin/pip install --quiet --disable-pip-version-check --no-index target/wheels/dbt_tableau-*.whl
 export DBT_TABLEAU_INSTALLED="$root/target/wheel-venv/bin/dbt-tableau"
-echo "==> cargo test --all-features"
-cargo test --all-targets --all-features --locked
+echo "==> cargo nextest run --workspace --all-features (one process per test)"
+# Each crate's integration tests are one binary (tests/it/); nextest runs every
+# test in its own process, so tests that set a global (the log subscriber, the
+# crypto provider, the environment) keep the isolation separate binaries gave them.
+if ! cargo nextest --version >/dev/null 2>&1; then
+    cargo install cargo-nextest --locked
+fi
+cargo nextest run --workspace --all-targets --all-features --locked --no-fail-fast \
+    --status-level fail --final-status-level slow
+cargo test --workspace --doc --all-features --locked
+echo "==> benchmark: a quick run on the test build (./scripts/bench.sh runs it in full, release)"
+python3 -m py_compile bench/*.py scripts/make-event.py tests/sfn/*.py
+BENCH_PROFILE=debug ./scripts/bench.sh --quick --no-build --out target/bench/quick-results.md
