@@ -39,13 +39,24 @@ if ! cargo deny --version >/dev/null 2>&1; then
     cargo install cargo-deny --locked
 fi
 cargo deny check bans licenses sources
-echo "==> wheel: maturin build (dev profile, stripped), installed into a fresh venv"
-# The debug build reuses the test build's dependencies (a release build with fat LTO
-# takes minutes on two cores); tests/cli_installed.rs runs the installed command.
+echo "==> wheel: manylinux2014 (glibc 2.17) with maturin + zig, checked by auditwheel, installed into a fresh venv"
+# Only crates/cli is built (no Lambda runtime, no AWS SDK), linked by zig against
+# glibc 2.17 symbols so the wheel runs on RHEL 7+, Debian 9+, Ubuntu 16.04+. The
+# explicit --target keeps its build (zig as the C compiler) apart from the tests'.
+# Dev profile: the release workflow (.github/workflows/release.yml) makes the
+# optimised wheels; this one proves the packaging and feeds tests/it/cli_installed.rs.
 rm -rf target/wheels target/wheel-venv
-maturin build --locked --quiet --out target/wheels
+maturin build --locked --quiet --zig --compatibility manylinux2014 \
+    --target x86_64-unknown-linux-gnu --out target/wheels
+wheel="$(ls target/wheels/dbt_tableau-*.whl)"
+case "$wheel" in
+    *manylinux_2_17_x86_64*) ;;
+    *) echo "the wheel is not manylinux_2_17: $wheel" >&2; exit 1 ;;
+esac
+auditwheel show "$wheel" | tee target/wheels/auditwheel.txt
+grep -q 'manylinux_2_17_x86_64' target/wheels/auditwheel.txt
 python3 -m venv target/wheel-venv
-target/wheel-venv/bin/pip install --quiet --disable-pip-version-check --no-index target/wheels/dbt_tableau-*.whl
+target/wheel-venv/bin/pip install --quiet --disable-pip-version-check --no-index "$wheel"
 export DBT_TABLEAU_INSTALLED="$root/target/wheel-venv/bin/dbt-tableau"
 echo "==> cargo nextest run --workspace --all-features (one process per test)"
 # Each crate's integration tests are one binary (tests/it/); nextest runs every

@@ -237,6 +237,6 @@ async fn the_local_run_starts_with_env_example_as_its_env_file() {
     assert_eq!(answer["status"], "dry_run", "{answer}");
     let targets = answer["targets"].as_array().expect("targets");
     assert_eq!(targets.len(), 1, "{answer}");
-    assert_eq!(targets[0]["item"], "Sales Overview", "{answer}");
+    assert_eq!(targets[0]["name"], "Sales Overview", "{answer}");
     assert_eq!(targets[0]["project"], "Finance", "{answer}");
 }
