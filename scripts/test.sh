@@ -40,6 +40,9 @@ if ! cargo deny --version >/dev/null 2>&1; then
     cargo install cargo-deny --locked
 fi
 cargo deny check bans licenses sources
+echo "==> advisories: Cargo.lock against the RustSec snapshot in ../shared/advisory-db (offline)"
+# Fails on a known vulnerability, an unsound or a yanked crate in the lock.
+../shared/tools/advisories
 echo "==> benchmark: release build and a quick run (./scripts/bench.sh runs it in full)"
 python3 -m py_compile bench/*.py scripts/make-event.py tests/sfn/*.py
 ./scripts/bench.sh --quick --out target/bench/quick-results.md
