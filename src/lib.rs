@@ -15,6 +15,7 @@ pub mod function_url;
 pub mod handler;
 pub mod logging;
 pub mod metrics;
+pub mod redact;
 pub mod resolve;
 pub mod retry;
 pub mod secrets;

@@ -18,6 +18,7 @@ fn job(code: Option<FinishCode>, notes: Option<&str>) -> JobStatus {
         started_at: Some("2026-01-31T19:30:00Z".into()),
         completed_at: code.as_ref().map(|_| "2026-01-31T19:31:36Z".into()),
         finish_code: code,
+        finish_code_read: None,
         notes: notes.map(Into::into),
         item: None,
     }

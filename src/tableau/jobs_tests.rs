@@ -33,6 +33,7 @@ fn a_failed_workbook_refresh_carries_its_notes_and_item() {
             started_at: Some("2021-10-05T18:53:34Z".into()),
             completed_at: Some("2021-10-05T18:53:35Z".into()),
             finish_code: Some(FinishCode::Failed),
+            finish_code_read: None,
             notes: Some(
                 "java.lang.RuntimeException: [Microsoft][ODBC Driver 17 for SQL Server]Login failed for user."
                     .into()
