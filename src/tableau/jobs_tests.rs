@@ -126,3 +126,19 @@ fn what_is_not_a_job_answer_is_a_bad_answer() {
         );
     }
 }
+
+#[test]
+fn notes_as_a_note_list_and_an_unreadable_finish_code_are_read() {
+    let job = parse(
+        json!({"job": {"id": ID, "completedAt": "2026-01-31T19:31:36Z",
+        "finishCode": {"code": "1"},
+        "extractRefreshJob": {"notes": {"note": ["ORA-01017: invalid username", "retry 2"]}}}}),
+    )
+    .unwrap();
+    assert_eq!(
+        job.notes.as_deref(),
+        Some("ORA-01017: invalid username\nretry 2")
+    );
+    assert_eq!(job.finish_code, None);
+    assert_eq!(job.finish_code_read.as_deref(), Some(r#"{"code":"1"}"#));
+}
