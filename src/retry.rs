@@ -80,9 +80,56 @@ pub fn transport_failure(error: &reqwest::Error) -> Failure {
     }
 }
 
+/// An AWS service's error code (Secrets Manager, Step Functions) as a
+/// [`Failure`]: throttling, AWS's own internal errors and timeouts are worth
+/// another attempt; access denied, not found, a bad request are not.
+pub fn aws_service_failure(code: &str) -> Failure {
+    match code {
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "ProvisionedThroughputExceededException"
+        | "SlowDown" => Failure::Throttled,
+        "InternalServiceError"
+        | "InternalServiceErrorException"
+        | "InternalFailure"
+        | "InternalServerError"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException" => Failure::Status(500),
+        "RequestTimeout" | "RequestTimeoutException" => Failure::Status(408),
+        _ => Failure::Refused,
+    }
+}
+
+/// An AWS SDK error as a [`Failure`].
+pub fn aws_failure<E, R>(error: &aws_sdk_secretsmanager::error::SdkError<E, R>) -> Failure
+where
+    E: aws_sdk_secretsmanager::error::ProvideErrorMetadata,
+{
+    use aws_sdk_secretsmanager::error::SdkError;
+    match error {
+        SdkError::ServiceError(service) => {
+            aws_service_failure(service.err().code().unwrap_or_default())
+        }
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Failure::NoAnswer,
+        SdkError::DispatchFailure(_) => Failure::NotSent,
+        // Not built: no region, no credentials, a bad endpoint.
+        _ => Failure::Refused,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_codes_are_read_by_the_same_table() {
+        assert!(retryable(aws_service_failure("ThrottlingException")));
+        assert!(retryable(aws_service_failure("InternalServiceError")));
+        assert!(!retryable(aws_service_failure("ResourceNotFoundException")));
+        assert!(!retryable(aws_service_failure("AccessDeniedException")));
+    }
 
     #[test]
     fn one_table_for_every_client() {
