@@ -284,10 +284,14 @@ async fn start_workflow(
                 targets: input.targets.iter().map(TargetReport::accepted).collect(),
             }
         }
-        Err(e) => Answer::Failed {
+        // The one retry table: Step Functions throttled, failing or slow is worth
+        // a redelivery (502); no such state machine or no permission is the
+        // deployment's configuration (500), like a missing secret.
+        Err(e) if e.retryable => Answer::Failed {
             error: e.to_string(),
-            retryable: e.retryable,
+            retryable: true,
         },
+        Err(e) => Answer::ConfigError(e.to_string()),
     }
 }
 

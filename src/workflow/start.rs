@@ -53,7 +53,7 @@ pub enum Started {
 
 /// Why an execution did not start. `retryable` (the one retry table,
 /// [`crate::retry`]): 502 so dbt delivers again; otherwise (access denied, no
-/// such state machine) 200 `failed`, which no redelivery would change.
+/// such state machine) a configuration error, 500.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartError {
     pub message: String,
