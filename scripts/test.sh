@@ -39,6 +39,11 @@ if ! cargo deny --version >/dev/null 2>&1; then
     cargo install cargo-deny --locked
 fi
 cargo deny check bans licenses sources
+echo "==> advisories: Cargo.lock against the RustSec snapshot in ../shared/advisory-db (offline)"
+# Fails on a known vulnerability, an unsound or a yanked crate in the lock.
+../shared/tools/advisories
+echo "==> rust-version: the workspace's is the highest any locked dependency declares"
+python3 scripts/check-rust-version.py
 echo "==> wheel: manylinux2014 (glibc 2.17) with maturin + zig, checked by auditwheel, installed into a fresh venv"
 # Only crates/cli is built (no Lambda runtime, no AWS SDK), linked by zig against
 # glibc 2.17 symbols so the wheel runs on RHEL 7+, Debian 9+, Ubuntu 16.04+. The

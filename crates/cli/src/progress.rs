@@ -199,10 +199,10 @@ impl Display {
 fn state(target: &Followed) -> String {
     let report: &TargetReport = &target.report;
     let mut state = report.result.as_str().to_owned();
-    if report.result == RefreshResult::Queued {
-        if let Some(job) = &report.job_id {
-            state.push_str(&format!(", job {job}"));
-        }
+    if report.result == RefreshResult::Queued
+        && let Some(job) = &report.job_id
+    {
+        state.push_str(&format!(", job {job}"));
     }
     if let Some(s) = seconds_between(target.created_at.as_deref(), target.completed_at.as_deref()) {
         state.push_str(&format!(" in {s:.0} s"));

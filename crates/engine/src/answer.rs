@@ -121,6 +121,16 @@ impl TargetReport {
         }
     }
 
+    /// A refresh whose outcome no one can know (its answer was lost): not a
+    /// success, and not retryable (a redelivery could start a second job).
+    pub fn unknown(target: &Target, id: Option<String>, why: impl Into<String>) -> TargetReport {
+        TargetReport {
+            id: id.or_else(|| target.id().map(str::to_owned)),
+            error: Some(why.into()),
+            ..TargetReport::new(target, RefreshResult::Unknown)
+        }
+    }
+
     pub fn succeeded(
         target: &Target,
         id: String,

@@ -12,6 +12,7 @@ pub mod dbt_cloud;
 pub mod exposures;
 pub mod follow;
 pub mod logging;
+pub mod redact;
 pub mod resolve;
 pub mod retry;
 pub mod secrets;

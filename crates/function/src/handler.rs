@@ -213,8 +213,13 @@ impl WebhookHandler {
         deadline: Instant,
         seen: &mut Seen,
     ) -> Result<Arc<Secrets>, Answer> {
+        // A slow, throttled or failing Secrets Manager is worth a redelivery
+        // (502); a missing secret or key is a configuration error (500).
         let in_time = |what: &'static str| {
-            move |_| Answer::ConfigError(format!("{what} did not answer before the deadline"))
+            move |_| Answer::Failed {
+                error: format!("{what} did not answer before the deadline"),
+                retryable: true,
+            }
         };
         let secrets = tokio::time::timeout_at(deadline, self.secrets.current())
             .await
@@ -222,7 +227,14 @@ impl WebhookHandler {
             .map_err(|e| {
                 // Nothing is verified yet: the answer holds no names, the log all.
                 tracing::error!(error = %e, "cannot get the webhook key");
-                Answer::ConfigError(e.unverified_summary())
+                if e.is_retryable() {
+                    Answer::Failed {
+                        error: e.unverified_summary(),
+                        retryable: true,
+                    }
+                } else {
+                    Answer::ConfigError(e.unverified_summary())
+                }
             })?;
         match signature.verify(secrets.webhook_key.expose_secret().as_bytes(), body) {
             Ok(()) => return Ok(secrets),
@@ -272,10 +284,14 @@ async fn start_workflow(
                 targets: input.targets.iter().map(TargetReport::accepted).collect(),
             }
         }
-        Err(e) => Answer::Failed {
+        // The one retry table: Step Functions throttled, failing or slow is worth
+        // a redelivery (502); no such state machine or no permission is the
+        // deployment's configuration (500), like a missing secret.
+        Err(e) if e.retryable => Answer::Failed {
             error: e.to_string(),
             retryable: true,
         },
+        Err(e) => Answer::ConfigError(e.to_string()),
     }
 }
 

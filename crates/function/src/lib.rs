@@ -7,6 +7,7 @@
 //! [`secrets_manager`] is the production secret source, [`metrics`] the EMF
 //! records, [`settings`] the webhook's configuration.
 
+pub mod aws_failure;
 pub mod function_url;
 pub mod handler;
 pub mod metrics;

@@ -42,9 +42,14 @@ pub fn finished_target(target: &Followed, run: &RunSummary, now: SystemTime) -> 
     Some(record)
 }
 
-/// The plain mode's record for a target that Tableau did not queue.
+/// The plain mode's record for a target that Tableau did not queue, or whose
+/// refresh request's answer was lost (`unknown`).
 pub fn failed_to_queue(report: &TargetReport, run: &RunSummary, now: SystemTime) -> Option<Value> {
-    (report.result == RefreshResult::Failed).then(|| {
+    matches!(
+        report.result,
+        RefreshResult::Failed | RefreshResult::Unknown
+    )
+    .then(|| {
         let mut record = base(report, run, now, false);
         record["_aws"]["CloudWatchMetrics"][0]["Metrics"] =
             json!([count("RefreshSucceeded"), count("RefreshFailed")]);
@@ -175,7 +180,46 @@ mod tests {
             failed_to_queue(&failed, &run(), now).unwrap()["RefreshFailed"],
             1
         );
+        let lost = followed(RefreshResult::Unknown).report;
+        assert_eq!(
+            failed_to_queue(&lost, &run(), now).unwrap()["RefreshFailed"],
+            1
+        );
         let queued = followed(RefreshResult::Queued).report;
         assert!(failed_to_queue(&queued, &run(), now).is_none());
+    }
+
+    /// Every Kind a failure is counted under is one the template's alarm sums:
+    /// a failure under any other would never raise it.
+    #[test]
+    fn the_alarm_sums_every_kind_a_failure_is_counted_under() {
+        let template = include_str!("../../../template.yaml");
+        let alarm = &template[template.find("RefreshFailedAlarm:").expect("the alarm")..];
+        let alarm = &alarm[..alarm.find("AlarmActions").expect("end of the alarm")];
+        let target = Target::named(ItemKind::Workbook, "Sales", None);
+        let malformed = TargetReport::malformed_exposure("exposure.shop.x", "bad meta");
+        let kinds = [
+            TargetReport::failed(&target, "x").kind_name(),
+            TargetReport::failed(&Target::named(ItemKind::Datasource, "O", None), "x").kind_name(),
+            malformed.kind_name(),
+        ];
+        let summed = alarm
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Expression:"))
+            .expect("the alarm's expression");
+        for kind in kinds {
+            let line = format!("Dimensions: [{{ Name: Kind, Value: {kind} }}]");
+            let at = alarm
+                .find(&line)
+                .unwrap_or_else(|| panic!("no {kind} in the alarm"));
+            let id = alarm[..at]
+                .rfind("- Id: ")
+                .map(|i| alarm[i + 6..].lines().next().unwrap().trim())
+                .unwrap();
+            assert!(
+                summed.contains(&format!("FILL({id}, 0)")),
+                "{kind}: {summed}"
+            );
+        }
     }
 }

@@ -279,7 +279,7 @@ impl SecretsManagerSource {
                 SecretsError::Aws {
                     origin,
                     code: err.code().unwrap_or("unknown error code").to_owned(),
-                    message: err.message().unwrap_or("no message").to_owned(),
+                    message: dbt_tableau_engine::redact::redact(err.message().unwrap_or("no message")),
                 }
             }
             SdkError::TimeoutError(_) => SecretsError::Unreachable {
@@ -289,7 +289,7 @@ impl SecretsManagerSource {
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
                 SecretsError::Unreachable {
                     origin,
-                    detail: dbt_tableau_engine::error_chain(&error),
+                    detail: dbt_tableau_engine::redact::redact(&dbt_tableau_engine::error_chain(&error)),
                 }
             }
             // Request not built: no region, no credentials, bad endpoint, ...

@@ -10,3 +10,4 @@ mod cli_refresh;
 mod cli_secrets;
 mod cli_wait;
 mod cli_workflow_file;
+mod truth_under_faults;

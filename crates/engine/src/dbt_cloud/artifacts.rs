@@ -266,9 +266,9 @@ impl DbtCloud {
         })
     }
 
-    /// Tries `?step=1..=steps`: how dbt Cloud numbers steps relative to
-    /// `run_steps[].index` (clone and deps steps) is unverified, and a step
-    /// that wrote no run results answers 404.
+    /// Tries `?step=` with each of the run's own `run_steps[].index` (in
+    /// order): a run's indexes need not be 1..=n (a step left out, a clone
+    /// step numbered 0). A step that wrote no run results answers 404.
     async fn step_results(
         &self,
         token: &SecretString,
@@ -279,7 +279,7 @@ impl DbtCloud {
     ) -> Result<Vec<(u32, Vec<u8>)>, DbtCloudError> {
         let steps: Vec<Option<u32>> = match run.steps.len() {
             0 => vec![None],
-            n => (1..=n as u32).map(Some).collect(),
+            _ => run.steps.iter().map(|s| Some(s.index)).collect(),
         };
         let mut results = Vec::new();
         let mut budget = RUN_RESULTS_BUDGET;

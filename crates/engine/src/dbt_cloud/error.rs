@@ -87,7 +87,9 @@ impl DbtCloudError {
             DbtCloudError::RetryLater { .. }
             | DbtCloudError::Unreachable { .. }
             | DbtCloudError::Deadline { .. } => true,
-            DbtCloudError::Http { status, .. } => *status == 429 || *status >= 500,
+            DbtCloudError::Http { status, .. } => {
+                crate::retry::retryable(crate::retry::Failure::Status(*status))
+            }
             DbtCloudError::InvalidInput { .. }
             | DbtCloudError::InvalidToken { .. }
             | DbtCloudError::Denied { .. }

@@ -5,7 +5,7 @@
 
 use super::DbtCloud;
 use super::error::{DbtCloudError, Resource};
-use reqwest::StatusCode;
+use crate::retry::Failure;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -45,6 +45,7 @@ impl DbtCloud {
         deadline: Instant,
     ) -> Result<(), DbtCloudError> {
         let secret = token.expose_secret().trim();
+        crate::redact::keep(secret);
         let authorization = authorization(secret)?;
         let deadline_error = || DbtCloudError::Deadline {
             resource: resource.clone(),
@@ -86,15 +87,16 @@ impl DbtCloud {
                     let retry_after = crate::retry::retry_after(&response);
                     let body = read_capped(response, deadline).await;
                     // A proxy or a debugging endpoint may echo the request's
-                    // headers: the token never goes into an error.
-                    let message = answer_message(&body).replace(secret, "[redacted]");
+                    // headers: the one redaction (the token is registered
+                    // with it) runs before the excerpt is cut.
+                    let message = answer_message(&body);
                     let error = DbtCloudError::from_answer(
                         status.as_u16(),
                         &self.base_url,
                         resource,
                         message,
                     );
-                    if !retryable(status) {
+                    if !crate::retry::retryable(Failure::Status(status.as_u16())) {
                         return Err(error);
                     }
                     (error, retry_after)
@@ -170,10 +172,6 @@ fn near(deadline: Instant) -> bool {
     Instant::now() + DEADLINE_SLACK >= deadline
 }
 
-fn retryable(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
-}
-
 /// Out of attempts or time: a busy or failing dbt Cloud becomes "retry later";
 /// a transport error stays what it was.
 fn give_up(error: DbtCloudError, after: Option<Duration>) -> DbtCloudError {
@@ -236,13 +234,7 @@ fn answer_message(body: &[u8]) -> String {
 }
 
 fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut short: String = collapsed.chars().take(200).collect();
-    if short.len() < collapsed.len() {
-        short.push('…');
-    }
-    short
+    crate::redact::excerpt(body, 200)
 }
 
 fn unreachable(url: &str, error: &reqwest::Error) -> DbtCloudError {
@@ -254,7 +246,7 @@ fn unreachable(url: &str, error: &reqwest::Error) -> DbtCloudError {
     }
     DbtCloudError::Unreachable {
         url: without_query(url),
-        detail,
+        detail: crate::redact::redact(&detail),
     }
 }
 

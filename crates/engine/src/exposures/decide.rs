@@ -151,10 +151,10 @@ impl Walk {
             }
             *seen = self.stamp;
             fresh |= marks.fresh.contains(&id);
-            if let Some(&(node, status)) = marks.blockers.get(&id) {
-                if blocker.is_none_or(|(first, _)| node < first) {
-                    blocker = Some((node, status));
-                }
+            if let Some(&(node, status)) = marks.blockers.get(&id)
+                && blocker.is_none_or(|(first, _)| node < first)
+            {
+                blocker = Some((node, status));
             }
             self.stack.extend_from_slice(graph.parents(id));
         }

@@ -39,6 +39,23 @@ pub fn observe(read: Result<JobStatus, TableauError>, read_as: ReadAs<'_>) -> Jo
 
 fn from_status(job: JobStatus) -> JobObservation {
     let outcome = match &job.finish_code {
+        // A job that says it completed without a code we can read has ended in
+        // a way no one can tell: unknown now, not "running" until the timeout.
+        None if job.completed_at.is_some() => {
+            let notes = job
+                .notes
+                .as_deref()
+                .map(|n| format!("; Tableau's notes: {n}"))
+                .unwrap_or_default();
+            return JobObservation::Unreadable {
+                reason: format!(
+                    "Tableau says the job completed at {} but gives no readable finishCode \
+                     (read: {}){notes}; how it ended is not known: see the item's jobs in Tableau",
+                    job.completed_at.as_deref().unwrap_or_default(),
+                    job.finish_code_read.as_deref().unwrap_or("none"),
+                ),
+            };
+        }
         // Absent while the job is queued or running.
         None => {
             return JobObservation::Running {
@@ -79,19 +96,11 @@ fn from_status(job: JobStatus) -> JobObservation {
     }
 }
 
-/// Errors that waiting can cure: no answer, a busy or failing Tableau (after
-/// the client's own retries), a body that is not Tableau's (a proxy's page).
+/// Errors that waiting can cure: the one retry table ([`crate::retry`]) says
+/// which (no answer, a busy or failing Tableau, a 408). An unreadable 2xx is
+/// not among them: it becomes `unknown` at once, naming what was read.
 pub fn is_transient(e: &TableauError) -> bool {
-    match e {
-        TableauError::Unreachable { .. }
-        | TableauError::Deadline
-        | TableauError::RetryLater { .. }
-        | TableauError::BadAnswer { .. } => true,
-        TableauError::Api { status, .. } | TableauError::Http { status, .. } => {
-            matches!(status, 408 | 429 | 500..=599)
-        }
-        TableauError::UnsupportedVersion(_) | TableauError::JwtUnsupportedVersion(_) => false,
-    }
+    crate::retry::retryable(e.failure())
 }
 
 /// The client's words for a 429 speak of the webhook's deadline; a check just

@@ -18,6 +18,7 @@ fn job(code: Option<FinishCode>, notes: Option<&str>) -> JobStatus {
         started_at: Some("2026-01-31T19:30:00Z".into()),
         completed_at: code.as_ref().map(|_| "2026-01-31T19:31:36Z".into()),
         finish_code: code,
+        finish_code_read: None,
         notes: notes.map(Into::into),
         item: None,
     }
@@ -175,10 +176,7 @@ fn busy_and_unreachable_are_asked_again() {
             url: "https://x".into(),
             detail: "refused".into(),
         },
-        TableauError::BadAnswer {
-            what: "the job query",
-            detail: "not JSON".into(),
-        },
+        api(408, "", "", ""),
     ] {
         assert!(
             matches!(
@@ -188,6 +186,28 @@ fn busy_and_unreachable_are_asked_again() {
             "{e}"
         );
     }
+    // The one retry table: a 2xx that can't be read reads the same next time.
+    let unreadable = TableauError::BadAnswer {
+        what: "the job query",
+        detail: "not JSON".into(),
+    };
+    assert!(matches!(
+        observe(Err(unreadable), APP),
+        JobObservation::Unreadable { .. }
+    ));
+}
+
+#[test]
+fn completed_without_a_readable_finish_code_is_unknown_at_once() {
+    let mut status = job(None, Some("ended oddly"));
+    status.completed_at = Some("2026-01-31T19:31:36Z".into());
+    status.finish_code_read = Some("{\"x\":1}".into());
+    let JobObservation::Unreadable { reason } = observe(Ok(status), APP) else {
+        panic!("not unreadable")
+    };
+    assert!(reason.contains("2026-01-31T19:31:36Z"), "{reason}");
+    assert!(reason.contains("{\"x\":1}"), "{reason}");
+    assert!(reason.contains("ended oddly"), "{reason}");
 }
 
 #[test]

@@ -59,6 +59,18 @@ fn verb(keys: &[&str]) -> &'static str {
 }
 
 impl SecretsError {
+    /// Whether a later attempt (a redelivery) could go differently, by the one
+    /// retry table: Secrets Manager unreachable, slow, throttled or failing.
+    /// A missing secret or key, or a refused access, stays as it is.
+    pub fn is_retryable(&self) -> bool {
+        let failure = match self {
+            SecretsError::Unreachable { .. } => crate::retry::Failure::NoAnswer,
+            SecretsError::Aws { code, .. } => crate::retry::aws_service_failure(code),
+            _ => crate::retry::Failure::Refused,
+        };
+        crate::retry::retryable(failure)
+    }
+
     /// What may be told to a caller whose signature could not be checked (there
     /// was no key to check it with): the kind of problem and the key or AWS error
     /// code, without the secret's name or ARN and without AWS's message, which

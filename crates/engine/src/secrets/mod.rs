@@ -145,6 +145,18 @@ impl TableauCredentials {
         }
     }
 
+    /// Registers the secret half with [`crate::redact`].
+    pub fn keep_for_redaction(&self) {
+        match self {
+            TableauCredentials::PersonalAccessToken { secret, .. } => {
+                crate::redact::keep(secret.expose_secret())
+            }
+            TableauCredentials::ConnectedApp { secret_value, .. } => {
+                crate::redact::keep(secret_value.expose_secret())
+            }
+        }
+    }
+
     /// What the credentials are, for messages: never a secret value.
     pub fn describe(&self) -> String {
         match self {
@@ -204,11 +216,11 @@ impl Secrets {
         let tableau = (|| {
             let server = require(TABLEAU_SITE_URL)?;
             let server = server.trim().trim_end_matches('/').to_owned();
-            if !(server.starts_with("https://") || server.starts_with("http://")) {
+            if let Err(why) = check_site_url(&server) {
                 return Err(SecretsError::InvalidValue {
                     origin: origin.clone(),
                     key: TABLEAU_SITE_URL,
-                    why: "must start with https:// (or http:// for a local server)",
+                    why,
                 });
             }
             Ok(TableauAccess {
@@ -221,6 +233,14 @@ impl Secrets {
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty())
             .map(SecretString::from);
+        // Any of these may come back in an error page that echoes a request.
+        crate::redact::keep(&webhook_key);
+        if let Some(token) = &dbt_cloud_token {
+            crate::redact::keep(token.expose_secret());
+        }
+        if let Ok(access) = &tableau {
+            access.credentials.keep_for_redaction();
+        }
         Ok(Secrets {
             webhook_key: webhook_key.into(),
             tableau,
@@ -243,3 +263,24 @@ pub trait SecretSource: Send + Sync {
 
 #[cfg(test)]
 mod tests;
+
+/// `TABLEAU_SITE_URL` must use https: the sign-in carries the PAT secret (or a
+/// JWT) and every call a session token. Plain http only for a loopback host
+/// (a test fake, a local tunnel), where nothing crosses a network.
+pub fn check_site_url(server: &str) -> Result<(), &'static str> {
+    const WHY: &str = "must start with https:// (http:// is allowed only for a loopback host such as \
+                       127.0.0.1 or localhost: anywhere else the PAT secret would travel in clear text)";
+    let url = reqwest::Url::parse(server).map_err(|_| WHY)?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" if !host.is_empty() => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(WHY),
+    }
+}

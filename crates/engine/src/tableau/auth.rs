@@ -118,10 +118,34 @@ impl<'a> Session<'a> {
         body: Option<&serde_json::Value>,
         deadline: Instant,
     ) -> Result<Vec<u8>, TableauError> {
+        self.call_as(false, method, path, body, deadline).await
+    }
+
+    /// [`Session::call`] for a request that does work (a refresh): never sent
+    /// again once it may have reached Tableau ([`Client::send_work`]). A 401
+    /// is Tableau refusing it, so it is sent again after a new sign-in.
+    pub async fn call_work(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TableauError> {
+        self.call_as(true, method, path, body, deadline).await
+    }
+
+    async fn call_as(
+        &self,
+        work: bool,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TableauError> {
         let (mut token, mut site_id, mut generation) = self.current().await;
         loop {
             match self
-                .send(method.clone(), &token, &site_id, path, body, deadline)
+                .send(work, method.clone(), &token, &site_id, path, body, deadline)
                 .await
             {
                 Err(e) if e.is_session_expired() => {
@@ -132,8 +156,10 @@ impl<'a> Session<'a> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
+        work: bool,
         method: Method,
         token: &SecretString,
         site_id: &str,
@@ -147,7 +173,11 @@ impl<'a> Session<'a> {
             token: Some(token),
             body,
         };
-        self.client.send(&call, deadline).await
+        if work {
+            self.client.send_work(&call, deadline).await
+        } else {
+            self.client.send(&call, deadline).await
+        }
     }
 
     async fn current(&self) -> (SecretString, String, u64) {
@@ -277,7 +307,10 @@ async fn sign_in(
     struct Site {
         id: String,
     }
-    let body = match &access.credentials {
+    access.credentials.keep_for_redaction();
+    // Made anew for every attempt: a resent JWT would carry a `jti` Tableau
+    // has seen (and refuses) and an `exp` counted from the first attempt.
+    let body = || match &access.credentials {
         TableauCredentials::PersonalAccessToken { name, secret } => json!({
             "credentials": {
                 "personalAccessTokenName": name,
@@ -285,8 +318,6 @@ async fn sign_in(
                 "site": {"contentUrl": access.site},
             }
         }),
-        // A fresh token for every sign-in, first or again: Tableau refuses a
-        // `jti` it has seen (unverified: a fresh one is safe either way).
         TableauCredentials::ConnectedApp {
             client_id,
             secret_id,
@@ -302,6 +333,7 @@ async fn sign_in(
                 },
                 purpose,
             );
+            crate::redact::keep_for_now(jwt.expose_secret());
             json!({
                 "credentials": {
                     "jwt": jwt.expose_secret(),
@@ -314,9 +346,9 @@ async fn sign_in(
         method: Method::POST,
         url: format!("{base}/auth/signin"),
         token: None,
-        body: Some(&body),
+        body: None,
     };
-    let answer = client.send(&call, deadline).await?;
+    let answer = client.send_fresh(&call, &body, deadline).await?;
     // The parse error text could quote the answer, which holds the token: keep
     // only serde's position information.
     let answer: Answer = serde_json::from_slice(&answer).map_err(|e| TableauError::BadAnswer {
@@ -327,6 +359,7 @@ async fn sign_in(
             e.column()
         ),
     })?;
+    crate::redact::keep_for_now(&answer.credentials.token);
     tracing::info!(site = %access.site, "signed in to Tableau");
     Ok(Credentials {
         token: answer.credentials.token.into(),

@@ -3,6 +3,7 @@
 
 use super::error::TableauError;
 use super::jwt::Minter;
+use crate::retry::Failure;
 use reqwest::header::{ACCEPT, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -151,9 +152,50 @@ impl Client {
         }
     }
 
-    /// Sends `call`, retrying 429, 5xx and transport errors with backoff, and
-    /// returns the body of a 2xx answer. Every attempt is bounded by `deadline`.
+    /// Sends `call`, retrying what the one retry table ([`crate::retry`]) calls
+    /// retryable, with backoff, and returns the body of a 2xx answer. Every
+    /// attempt is bounded by `deadline`.
     pub async fn send(&self, call: &Call<'_>, deadline: Instant) -> Result<Bytes, TableauError> {
+        self.send_with(call, Resend::Always, &|| call.body.cloned(), deadline)
+            .await
+    }
+
+    /// [`Client::send`] for a request that does work (a refresh): sent again
+    /// only while no earlier attempt may have done it ([`crate::retry::may_have_acted`]);
+    /// otherwise the outcome is [`TableauError::AnswerLost`].
+    pub async fn send_work(
+        &self,
+        call: &Call<'_>,
+        deadline: Instant,
+    ) -> Result<Bytes, TableauError> {
+        self.send_with(
+            call,
+            Resend::UnlessItMayHaveActed,
+            &|| call.body.cloned(),
+            deadline,
+        )
+        .await
+    }
+
+    /// [`Client::send`] with the body made anew for every attempt (a sign-in's
+    /// JWT: Tableau refuses a `jti` it has seen, and `exp` counts from now).
+    pub async fn send_fresh(
+        &self,
+        call: &Call<'_>,
+        body: &(dyn Fn() -> serde_json::Value + Sync),
+        deadline: Instant,
+    ) -> Result<Bytes, TableauError> {
+        self.send_with(call, Resend::Always, &|| Some(body()), deadline)
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        call: &Call<'_>,
+        resend: Resend,
+        body: &(dyn Fn() -> Option<serde_json::Value> + Sync),
+        deadline: Instant,
+    ) -> Result<Bytes, TableauError> {
         let mut attempt = 1;
         loop {
             let now = Instant::now();
@@ -175,10 +217,10 @@ impl Client {
                 value.set_sensitive(true);
                 request = request.header("X-Tableau-Auth", value);
             }
-            if let Some(body) = call.body {
-                request = request.json(body);
+            if let Some(body) = body() {
+                request = request.json(&body);
             }
-            let (error, retry_after) = match request.send().await {
+            let (error, failure, retry_after) = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = crate::retry::retry_after(&response);
@@ -186,23 +228,38 @@ impl Client {
                         Ok(body) if status.is_success() => return Ok(body.to_vec()),
                         Ok(body) => {
                             let error = TableauError::from_answer(status.as_u16(), &body);
-                            if !retryable(status) {
-                                return Err(error);
-                            }
                             // Tableau's 429000 says "Please retry after N minutes"
                             // in its detail, with or without a Retry-After header.
                             let hint = retry_after.or_else(|| match status {
                                 StatusCode::TOO_MANY_REQUESTS => retry_hint(&error),
                                 _ => None,
                             });
-                            (error, hint)
+                            (error, Failure::Status(status.as_u16()), hint)
                         }
-                        Err(e) => (transport(&call.url, &e, deadline), None),
+                        Err(e) => (transport(&call.url, &e, deadline), Failure::NoAnswer, None),
                     }
                 }
-                Err(e) => (transport(&call.url, &e, deadline), None),
+                Err(e) => (
+                    transport(&call.url, &e, deadline),
+                    crate::retry::transport_failure(&e),
+                    None,
+                ),
             };
-            if error == TableauError::Deadline {
+            let failure = match error {
+                TableauError::Deadline => Failure::Deadline,
+                _ => failure,
+            };
+            if resend == Resend::UnlessItMayHaveActed && crate::retry::may_have_acted(failure) {
+                tracing::warn!(
+                    attempt,
+                    error = %error,
+                    "Tableau's answer to a refresh request was lost; not sending it again"
+                );
+                return Err(TableauError::AnswerLost {
+                    detail: error.to_string(),
+                });
+            }
+            if error == TableauError::Deadline || !crate::retry::retryable(failure) {
                 return Err(error);
             }
             let wait = retry_after.unwrap_or_else(|| crate::retry::backoff(BACKOFF_BASE, attempt));
@@ -232,6 +289,15 @@ impl Client {
     }
 }
 
+/// Whether a call may be sent again after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// Reads, sign-in, sign-out: sending again does no harm.
+    Always,
+    /// A refresh: a second request that arrives could start a second job.
+    UnlessItMayHaveActed,
+}
+
 /// Installs ring as the process's rustls crypto provider, which reqwest (built
 /// with `rustls-no-provider`) uses, with its platform verifier and the system's
 /// roots. The AWS SDK's client names ring explicitly (`secrets::aws::http_client`):
@@ -239,10 +305,6 @@ impl Client {
 /// when a provider is installed already.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-fn retryable(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
 /// The wait a 429's text asks for: "Please retry after 2 minutes" (Tableau's
@@ -292,7 +354,7 @@ fn transport(url: &str, error: &reqwest::Error, deadline: Instant) -> TableauErr
     }
     TableauError::Unreachable {
         url: url.split('?').next().unwrap_or(url).to_owned(),
-        detail: crate::error_chain(error),
+        detail: crate::redact::redact(&crate::error_chain(error)),
     }
 }
 

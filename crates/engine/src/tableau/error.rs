@@ -34,6 +34,11 @@ pub enum TableauError {
     Deadline,
     /// A 2xx answer whose JSON is not the shape REFERENCE.md documents.
     BadAnswer { what: &'static str, detail: String },
+    /// A request that does work (a refresh) went, and what came back (nothing,
+    /// or an answer that does not rule out the work being done) leaves its
+    /// outcome unknown. It is not sent again: a second request could start a
+    /// second job. `detail`: what came back instead of the answer.
+    AnswerLost { detail: String },
     /// A version we cannot use (PAT sign-in needs 3.6 or later).
     UnsupportedVersion(String),
     /// A version older than connected-app (JWT) sign-in, which needs 3.17.
@@ -58,7 +63,26 @@ impl TableauError {
         }
     }
 
-    /// Builds the error for a non-2xx answer from its status and body.
+    /// This error in the terms of the one retry table ([`crate::retry`]).
+    pub fn failure(&self) -> crate::retry::Failure {
+        use crate::retry::Failure;
+        match self {
+            TableauError::Api { status, .. } | TableauError::Http { status, .. } => {
+                Failure::Status(*status)
+            }
+            TableauError::Unreachable { .. } | TableauError::AnswerLost { .. } => Failure::NoAnswer,
+            TableauError::RetryLater { .. } => Failure::Throttled,
+            TableauError::Deadline => Failure::Deadline,
+            TableauError::BadAnswer { .. } => Failure::Unreadable,
+            TableauError::UnsupportedVersion(_) | TableauError::JwtUnsupportedVersion(_) => {
+                Failure::Refused
+            }
+        }
+    }
+
+    /// Builds the error for a non-2xx answer from its status and body. Every
+    /// text taken from the body is redacted ([`crate::redact`]): a proxy's page
+    /// may echo the request, PAT secret, JWT or session token included.
     pub fn from_answer(status: u16, body: &[u8]) -> TableauError {
         #[derive(serde::Deserialize)]
         struct Envelope {
@@ -76,13 +100,13 @@ impl TableauError {
         match serde_json::from_slice::<Envelope>(body) {
             Ok(Envelope { error }) => TableauError::Api {
                 status,
-                code: error.code,
-                summary: error.summary,
-                detail: error.detail,
+                code: crate::redact::redact(&error.code),
+                summary: crate::redact::excerpt(error.summary.as_bytes(), 300),
+                detail: crate::redact::excerpt(error.detail.as_bytes(), 600),
             },
             Err(_) => TableauError::Http {
                 status,
-                excerpt: excerpt(body),
+                excerpt: crate::redact::excerpt(body, 160),
             },
         }
     }
@@ -92,16 +116,6 @@ impl TableauError {
     pub fn is_session_expired(&self) -> bool {
         self.status() == Some(401)
     }
-}
-
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut short: String = collapsed.chars().take(160).collect();
-    if short.len() < collapsed.len() {
-        short.push('…');
-    }
-    short
 }
 
 /// `2026-01-31T19:31:36Z`, to the second.
@@ -181,6 +195,12 @@ impl fmt::Display for TableauError {
                 Ok(())
             }
             TableauError::Deadline => f.write_str("Tableau did not answer in time"),
+            TableauError::AnswerLost { detail } => write!(
+                f,
+                "the refresh request reached Tableau (or may have) but its answer was lost ({detail}); \
+                 it was not sent again, so that no second job starts: Tableau may have queued a refresh \
+                 whose outcome is not known (see the item's jobs in Tableau)"
+            ),
             TableauError::BadAnswer { what, detail } => {
                 write!(f, "unexpected answer from Tableau to {what}: {detail}")
             }

@@ -231,8 +231,10 @@ pub async fn refresh(
         utf8_percent_encode(id, FILTER_VALUE)
     );
     let empty = Value::Object(Default::default());
+    // Never sent twice once it may have arrived: a second request could start
+    // a second job (and a 409093 to it would hide the first one's fate).
     match session
-        .call(Method::POST, &path, Some(&empty), deadline)
+        .call_work(Method::POST, &path, Some(&empty), deadline)
         .await
     {
         Ok(body) => {

@@ -83,6 +83,9 @@ pub struct JobStatus {
     pub completed_at: Option<String>,
     /// Absent while the job runs.
     pub finish_code: Option<FinishCode>,
+    /// `finishCode` as written (JSON) when it is there but not a code (an
+    /// object, `true`, an empty string): for the message that says so.
+    pub finish_code_read: Option<String>,
     /// Tableau's notes, several joined by newlines; often the error of a failed
     /// refresh (`java.lang.RuntimeException: ... Login failed ...`).
     pub notes: Option<String>,
@@ -137,6 +140,10 @@ pub fn parse_job(job_id: &str, body: &[u8]) -> Result<JobStatus, TableauError> {
         started_at: text(job.get("startedAt")),
         completed_at: text(job.get("completedAt")),
         finish_code: text(job.get("finishCode")).map(|c| FinishCode::parse(&c)),
+        finish_code_read: job
+            .get("finishCode")
+            .filter(|c| text(Some(c)).is_none())
+            .map(|c| crate::redact::excerpt(c.to_string().as_bytes(), 80)),
         notes: refresh
             .and_then(|r| notes(r.get("notes")))
             .or_else(|| notes(job.get("notes"))),
@@ -163,7 +170,11 @@ fn notes(value: Option<&Value>) -> Option<String> {
         }
         // `{"text": ...}` or `{"value": ...}`, as some XML-to-JSON mappings write
         // an element's text.
-        Value::Object(map) => text(map.get("text")).or_else(|| text(map.get("value"))),
+        // `{"note": [...]}` (or one `{"note": "..."}`), as Tableau's XML-to-JSON
+        // mapping writes a list of `<note>` elements.
+        Value::Object(map) => notes(map.get("note"))
+            .or_else(|| text(map.get("text")))
+            .or_else(|| text(map.get("value"))),
         other => text(Some(other)),
     }
 }
@@ -182,6 +193,9 @@ pub(crate) async fn check(
     if job_ids.is_empty() {
         return CheckOutcome::Checked(Vec::new());
     }
+    // Sign-out is part of the check: it ends by the deadline, the reads a moment before.
+    let signed_out_by = deadline;
+    let deadline = super::refresh::work_deadline(deadline);
     let server = access.server.trim_end_matches('/');
     let version = match timeout_at(deadline, client.api_version(server, deadline)).await {
         Ok(Ok(version)) => version,
@@ -209,7 +223,7 @@ pub(crate) async fn check(
             .map(|id| read_one(&session, &permits, id, deadline)),
     )
     .await;
-    sign_out(&session, deadline).await;
+    sign_out(&session, signed_out_by).await;
     let read_as = match &access.credentials {
         TableauCredentials::PersonalAccessToken { .. } => ReadAs::Pat,
         TableauCredentials::ConnectedApp { client_id, .. } => ReadAs::ConnectedApp {

@@ -33,6 +33,7 @@ fn a_failed_workbook_refresh_carries_its_notes_and_item() {
             started_at: Some("2021-10-05T18:53:34Z".into()),
             completed_at: Some("2021-10-05T18:53:35Z".into()),
             finish_code: Some(FinishCode::Failed),
+            finish_code_read: None,
             notes: Some(
                 "java.lang.RuntimeException: [Microsoft][ODBC Driver 17 for SQL Server]Login failed for user."
                     .into()
@@ -124,4 +125,20 @@ fn what_is_not_a_job_answer_is_a_bad_answer() {
             "{body}: {e}"
         );
     }
+}
+
+#[test]
+fn notes_as_a_note_list_and_an_unreadable_finish_code_are_read() {
+    let job = parse(
+        json!({"job": {"id": ID, "completedAt": "2026-01-31T19:31:36Z",
+        "finishCode": {"code": "1"},
+        "extractRefreshJob": {"notes": {"note": ["ORA-01017: invalid username", "retry 2"]}}}}),
+    )
+    .unwrap();
+    assert_eq!(
+        job.notes.as_deref(),
+        Some("ORA-01017: invalid username\nretry 2")
+    );
+    assert_eq!(job.finish_code, None);
+    assert_eq!(job.finish_code_read.as_deref(), Some(r#"{"code":"1"}"#));
 }

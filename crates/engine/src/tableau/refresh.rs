@@ -14,9 +14,10 @@ use crate::targets::{Locator, Target};
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 
-/// How long sign-out may run past the deadline: the answer waits for it, and
-/// dbt Cloud's 10 s timeout leaves about 2 s after the 8 s deadline.
-const SIGN_OUT_GRACE: Duration = Duration::from_millis(500);
+/// The deadline is when the answer leaves, sign-out included: the targets stop
+/// this much earlier so that a sign-out always has a moment, and sign-out
+/// never runs past the deadline itself (nor longer than [`SIGN_OUT_MAX`]).
+const SIGN_OUT_RESERVE: Duration = Duration::from_millis(400);
 const SIGN_OUT_MAX: Duration = Duration::from_secs(2);
 
 /// The production [`Refresher`]: one per container, reused by warm invocations.
@@ -75,6 +76,8 @@ impl TableauRefresher {
         if targets.is_empty() {
             return Vec::new();
         }
+        let signed_out_by = deadline;
+        let deadline = work_deadline(deadline);
         let fail_all = |error: String, retryable: bool| -> Vec<TargetReport> {
             targets
                 .iter()
@@ -115,12 +118,28 @@ impl TableauRefresher {
             let (session, permits) = (&session, &permits);
             async move {
                 let _permit = permits.acquire().await;
-                timeout_at(
+                // Set once the refresh request is on its way: past that point
+                // the deadline leaves its outcome unknown, not failed.
+                let posted = std::sync::atomic::AtomicBool::new(false);
+                let work = refresh_one(
+                    session,
+                    &access.credentials,
+                    target,
+                    page_size,
+                    &posted,
                     deadline,
-                    refresh_one(session, &access.credentials, target, page_size, deadline),
-                )
-                .await
-                .unwrap_or_else(|_| {
+                );
+                timeout_at(deadline, work).await.unwrap_or_else(|_| {
+                    if posted.load(std::sync::atomic::Ordering::SeqCst) {
+                        let lost = TableauError::AnswerLost {
+                            detail: TableauError::Deadline.to_string(),
+                        };
+                        return TargetReport::unknown(
+                            target,
+                            None,
+                            target_message(&access.credentials, target, &lost),
+                        );
+                    }
                     TargetReport::failed_retryable(
                         target,
                         target_message(&access.credentials, target, &TableauError::Deadline),
@@ -129,7 +148,7 @@ impl TableauRefresher {
             }
         }))
         .await;
-        sign_out(&session, deadline).await;
+        sign_out(&session, signed_out_by).await;
         reports
     }
 }
@@ -150,6 +169,7 @@ async fn refresh_one(
     credentials: &TableauCredentials,
     target: &Target,
     page_size: u32,
+    posted: &std::sync::atomic::AtomicBool,
     deadline: Instant,
 ) -> TargetReport {
     let id = match &target.locator {
@@ -175,12 +195,18 @@ async fn refresh_one(
             }
         }
     };
+    posted.store(true, std::sync::atomic::Ordering::SeqCst);
     match items::refresh(session, target.kind, &id, deadline).await {
         Ok(Refreshed::Queued { job_id }) => {
             TargetReport::succeeded(target, id, RefreshResult::Queued, job_id)
         }
         Ok(Refreshed::AlreadyQueued) => {
             TargetReport::succeeded(target, id, RefreshResult::AlreadyQueued, None)
+        }
+        // Not failed and not queued: Tableau may be running a refresh no one
+        // can follow. `unknown` fails a workflow execution and reaches its report.
+        Err(e @ TableauError::AnswerLost { .. }) => {
+            TargetReport::unknown(target, Some(id), target_message(credentials, target, &e))
         }
         Err(e) => TargetReport {
             id: Some(id),
@@ -190,23 +216,22 @@ async fn refresh_one(
     }
 }
 
-/// Whether a later attempt could go differently: Tableau away, overloaded or
-/// slow, or our session ended by another sign-in with the same PAT. Not found,
-/// permission and refused operations stay as they are.
+/// When the targets must be done: the deadline less a moment for sign-out.
+pub(super) fn work_deadline(deadline: Instant) -> Instant {
+    deadline
+        .checked_sub(SIGN_OUT_RESERVE)
+        .unwrap_or(deadline)
+        .max(Instant::now().min(deadline))
+}
+
+/// Whether a later attempt could go differently: the one retry table
+/// ([`crate::retry`]), plus our session ended by another sign-in with the same
+/// PAT. A refresh whose answer was lost is not: a redelivery would ask for a
+/// second refresh while the first may be running.
 pub fn retryable(e: &TableauError) -> bool {
-    if e.is_session_expired() {
-        return true;
-    }
     match e {
-        TableauError::Unreachable { .. }
-        | TableauError::Deadline
-        | TableauError::RetryLater { .. } => true,
-        TableauError::Api { status, .. } | TableauError::Http { status, .. } => {
-            *status >= 500 || *status == 429
-        }
-        TableauError::BadAnswer { .. }
-        | TableauError::UnsupportedVersion(_)
-        | TableauError::JwtUnsupportedVersion(_) => false,
+        TableauError::AnswerLost { .. } => false,
+        _ => e.is_session_expired() || crate::retry::retryable(e.failure()),
     }
 }
 
@@ -214,7 +239,9 @@ pub fn retryable(e: &TableauError) -> bool {
 /// late answer makes dbt Cloud retry the whole webhook.
 pub(super) async fn sign_out(session: &Session<'_>, deadline: Instant) {
     let now = Instant::now();
-    let until = (now + SIGN_OUT_MAX).min(now.max(deadline) + SIGN_OUT_GRACE);
+    // Never past the deadline: the answer waits for sign-out, and dbt Cloud
+    // (or the Lambda's own deadline) does not wait for the answer.
+    let until = (now + SIGN_OUT_MAX).min(deadline);
     match timeout_at(until, session.sign_out(until)).await {
         Ok(Ok(())) => tracing::debug!("signed out of Tableau"),
         Ok(Err(e)) => {

@@ -170,7 +170,20 @@ impl WebhookEvent {
         }
         Decision::Refresh {
             job: self.job_id(),
-            succeeded: self.data.run_status_code == Some(RUN_SUCCESS),
+            succeeded: self.succeeded(),
+        }
+    }
+
+    /// `runStatusCode` 10; dbt's older payload gives no code, only
+    /// `runStatus` "Success". A code, when given, decides.
+    pub fn succeeded(&self) -> bool {
+        match self.data.run_status_code {
+            Some(code) => code == RUN_SUCCESS,
+            None => self
+                .data
+                .run_status
+                .as_deref()
+                .is_some_and(|s| s.trim().eq_ignore_ascii_case("success")),
         }
     }
 
@@ -249,6 +262,37 @@ mod tests {
 
     #[test]
     fn ignore_reasons_name_what_was_seen() {
+        // dbt's older payload: runStatus alone.
+        let older = event(
+            r#"{"eventType":"job.run.completed","data":{"jobId":"5","runStatus":"Success"}}"#,
+        );
+        assert!(matches!(
+            older.decision(),
+            Decision::Refresh {
+                succeeded: true,
+                ..
+            }
+        ));
+        let older = event(
+            r#"{"eventType":"job.run.completed","data":{"jobId":"5","runStatus":"Errored"}}"#,
+        );
+        assert!(matches!(
+            older.decision(),
+            Decision::Refresh {
+                succeeded: false,
+                ..
+            }
+        ));
+        let coded = event(
+            r#"{"eventType":"job.run.completed","data":{"jobId":"5","runStatus":"Success","runStatusCode":20}}"#,
+        );
+        assert!(matches!(
+            coded.decision(),
+            Decision::Refresh {
+                succeeded: false,
+                ..
+            }
+        ));
         let started = event(r#"{"eventType":"job.run.started","data":{"runStatusCode":3}}"#);
         let Decision::Ignore(reason) = started.decision() else {
             panic!("not ignored")

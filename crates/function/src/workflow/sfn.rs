@@ -65,8 +65,10 @@ impl StepFunctionsStarter {
         input: &ExecutionInput,
         deadline: Instant,
     ) -> Result<Started, StartError> {
-        let input = serde_json::to_string(input)
-            .map_err(|e| StartError(format!("cannot write the execution input: {e}")))?;
+        let input = serde_json::to_string(input).map_err(|e| StartError {
+            message: format!("cannot write the execution input: {e}"),
+            retryable: false,
+        })?;
         let call = self
             .client
             .start_execution()
@@ -83,11 +85,19 @@ impl StepFunctionsStarter {
             {
                 Ok(Started::AlreadyStarted)
             }
-            Ok(Err(e)) => Err(StartError(describe(&self.state_machine_arn, &e))),
-            Err(_) => Err(StartError(format!(
-                "Step Functions did not start an execution of {} before the deadline",
-                self.state_machine_arn
-            ))),
+            Ok(Err(e)) => Err(StartError {
+                message: describe(&self.state_machine_arn, &e),
+                retryable: dbt_tableau_engine::retry::retryable(crate::aws_failure::aws_failure(&e)),
+            }),
+            // Idempotent by name: a redelivery after a start that may have
+            // happened finds the execution instead of starting a second one.
+            Err(_) => Err(StartError {
+                message: format!(
+                    "Step Functions did not start an execution of {} before the deadline",
+                    self.state_machine_arn
+                ),
+                retryable: true,
+            }),
         }
     }
 }
@@ -99,7 +109,7 @@ fn describe(arn: &str, e: &SdkError<StartExecutionError>) -> String {
             format!(
                 "{}: {}",
                 err.code().unwrap_or("error"),
-                err.message().unwrap_or("no message")
+                dbt_tableau_engine::redact::redact(err.message().unwrap_or("no message"))
             )
         }
         SdkError::TimeoutError(_) => "timed out".to_owned(),

@@ -51,13 +51,18 @@ pub enum Started {
     AlreadyStarted,
 }
 
-/// Why an execution did not start; always answered 502 so dbt delivers again.
+/// Why an execution did not start. `retryable` (the one retry table,
+/// [`dbt_tableau_engine::retry`]): 502 so dbt delivers again; otherwise (access denied, no
+/// such state machine) a configuration error, 500.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StartError(pub String);
+pub struct StartError {
+    pub message: String,
+    pub retryable: bool,
+}
 
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 

@@ -39,3 +39,4 @@ mod workflow_function;
 mod workflow_steps;
 #[cfg(feature = "workflow")]
 mod workflow_webhook;
+mod truth_function;

@@ -1,5 +1,6 @@
 //! Secrets Manager throttled or down, through the whole handler: the answer is
-//! the contract's 500 with an actionable error within the deadline, and the next
+//! the contract's 502 (a redelivery may succeed) with an actionable error within
+//! the deadline (a missing secret or key stays 500), and the next
 //! invocation in the same container works once Secrets Manager recovers (errors
 //! are not cached). Secrets Manager is a wiremock server speaking its JSON
 //! protocol; Tableau is the fake; the SDK client has production's timeouts.
@@ -29,6 +30,8 @@ enum Outage {
     Throttled,
     Hanging,
     Failing,
+    /// Not an outage: the secret does not exist (a configuration error, 500).
+    Missing,
 }
 
 /// GetSecretValue: the outage while `down`, the secret otherwise.
@@ -59,6 +62,11 @@ impl Respond for SecretsManager {
                     json!({"__type": "InternalServiceError", "Message": "internal error"}),
                 ),
                 Outage::Hanging => ResponseTemplate::new(200).set_delay(Duration::from_secs(30)),
+                Outage::Missing => aws_json(
+                    400,
+                    json!({"__type": "ResourceNotFoundException",
+                           "Message": "Secrets Manager can't find the specified secret."}),
+                ),
             };
         }
         aws_json(
@@ -140,7 +148,7 @@ async fn setup(outage: Outage) -> Setup {
     }
 }
 
-/// The outage: 500 with the cause, in time; recovery: the next invocation works.
+/// The outage: 502 with the cause, in time; recovery: the next invocation works.
 /// The answer (to a caller not yet verified) names the cause but not the secret;
 /// the log names both.
 async fn outage_then_recovery(outage: Outage, expected: &[&str]) {
@@ -155,7 +163,7 @@ async fn outage_then_recovery(outage: Outage, expected: &[&str]) {
         eprintln!("outage, invocation {round}: {status} {answer} after {elapsed:?}");
         assert_eq!(
             (status, answer["status"].as_str()),
-            (500, Some("error")),
+            (502, Some("failed")),
             "{answer}"
         );
         let error = answer["error"].as_str().unwrap();
@@ -192,16 +200,35 @@ async fn outage_then_recovery(outage: Outage, expected: &[&str]) {
 }
 
 #[tokio::test]
-async fn secrets_manager_throttled_answers_500_then_recovers() {
+async fn secrets_manager_throttled_answers_502_then_recovers() {
     outage_then_recovery(Outage::Throttled, &["ThrottlingException"]).await;
 }
 
 #[tokio::test]
-async fn secrets_manager_failing_answers_500_then_recovers() {
+async fn secrets_manager_failing_answers_502_then_recovers() {
     outage_then_recovery(Outage::Failing, &["InternalServiceError"]).await;
 }
 
 #[tokio::test]
-async fn secrets_manager_not_answering_answers_500_in_time_then_recovers() {
+async fn secrets_manager_not_answering_answers_502_in_time_then_recovers() {
     outage_then_recovery(Outage::Hanging, &["cannot reach Secrets Manager"]).await;
+}
+
+/// The one retry table: a missing secret is no outage, and no redelivery fixes it.
+#[tokio::test]
+async fn a_missing_secret_stays_500() {
+    let setup = setup(Outage::Missing).await;
+    let (status, answer) = invoke(&setup.handler, &sample_event("run-succeeded.json")).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (500, Some("error")),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("ResourceNotFoundException"),
+        "{answer}"
+    );
 }

@@ -90,11 +90,16 @@ fn the_alarm_watches_the_metric_the_function_writes() {
         template
             .matches(&format!("Namespace: {namespace}\n"))
             .count(),
-        2
+        3
     );
-    assert_eq!(template.matches("MetricName: RefreshFailed\n").count(), 2);
-    for kind in [ItemKind::Workbook, ItemKind::Datasource] {
-        let dimension = format!("Dimensions: [{{ Name: Kind, Value: {} }}]", kind.as_str());
+    assert_eq!(template.matches("MetricName: RefreshFailed\n").count(), 3);
+    // "exposure": a malformed exposure's failure (TargetReport::kind_name).
+    for kind in [
+        ItemKind::Workbook.as_str(),
+        ItemKind::Datasource.as_str(),
+        "exposure",
+    ] {
+        let dimension = format!("Dimensions: [{{ Name: Kind, Value: {kind} }}]");
         assert!(template.contains(&dimension), "{dimension}");
     }
 }

@@ -146,14 +146,16 @@ async fn a_different_event_of_the_same_run_is_a_second_execution() {
 }
 
 #[tokio::test]
-async fn an_execution_that_cannot_start_answers_502_naming_the_state_machine() {
+async fn an_execution_that_cannot_start_answers_500_naming_the_state_machine() {
     let fake = fake_tableau::kpi_fake().await;
     let missing = "arn:aws:states:us-east-1:123456789012:stateMachine:no-such-machine";
     let handler = workflow_handler(missing, r#"[{"workbook":"Weekly KPIs"}]"#, &fake).await;
     let (status, answer) = invoke(&handler, &sample_event("run-succeeded.json")).await;
+    // No such state machine: the deployment's configuration (the one retry
+    // table: not a fault a redelivery outlives), like a missing secret.
     assert_eq!(
         (status, answer["status"].as_str()),
-        (502, Some("failed")),
+        (500, Some("error")),
         "{answer}"
     );
     let error = answer["error"].as_str().unwrap();

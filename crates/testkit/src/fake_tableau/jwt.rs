@@ -85,13 +85,13 @@ pub(super) fn verify_jwt(
     };
     // A connected app that lists the scopes it grants refuses a JWT asking for
     // more (tableau/tableau-mcp #344; reason code guessed).
-    if let Some(granted) = &state.app_granted_scopes {
-        if let Some(extra) = scopes.iter().find(|s| !granted.contains(s)) {
-            return Err((
-                "16",
-                format!("scope {extra} not granted to the connected app"),
-            ));
-        }
+    if let Some(granted) = &state.app_granted_scopes
+        && let Some(extra) = scopes.iter().find(|s| !granted.contains(s))
+    {
+        return Err((
+            "16",
+            format!("scope {extra} not granted to the connected app"),
+        ));
     }
     Ok((jti, scopes))
 }

@@ -14,6 +14,7 @@
 
 mod jobs;
 mod jwt;
+pub mod proxy;
 mod respond;
 
 use dbt_tableau_engine::answer::TargetReport;
