@@ -34,7 +34,8 @@ echo "==> cargo clippy --workspace --all-targets --all-features -- -D warnings"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 echo "==> cargo deny check bans licenses sources"
 # Installed once into ~/.cargo/bin (needs crates.io the first time). Not
-# `advisories`: that fetches the RustSec database over the network, which CI lacks.
+# `advisories` here: that fetches the RustSec database over the network, which CI
+# lacks; ../shared/tools/advisories below checks against an offline snapshot.
 if ! cargo deny --version >/dev/null 2>&1; then
     cargo install cargo-deny --locked
 fi

@@ -36,7 +36,15 @@ pub async fn handle(steps: &Steps, event: Value, deadline: Instant) -> Result<Va
         None => return Err(invalid("a step event needs \"state\"".into())),
     };
     tracing::info!(step = ?step, run_id = state.run.run_id.as_deref(), "workflow step");
-    let state = steps.run(step, state, deadline).await?;
+    // Step Functions' `$$.State.RetryCount` (the refresh task passes it): 0 on
+    // the first attempt, more when Lambda lost an earlier attempt's answer.
+    let retry_count = event
+        .get("retry_count")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let state = steps
+        .run_attempt(step, state, retry_count, deadline)
+        .await?;
     serde_json::to_value(&state).map_err(|e| StepError {
         kind: "InternalError",
         message: format!("cannot write the workflow's data: {e}"),

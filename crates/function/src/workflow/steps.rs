@@ -5,7 +5,7 @@
 use super::report::{self, ReportSettings};
 use super::state::WorkflowState;
 use crate::metrics;
-use dbt_tableau_engine::answer::TargetReport;
+use dbt_tableau_engine::answer::{RefreshResult, TargetReport};
 use dbt_tableau_engine::follow::tracker::{self, Followed};
 use dbt_tableau_engine::follow::{FollowSettings, JobChecker};
 use dbt_tableau_engine::resolve::{ExposureResolver, merge};
@@ -84,9 +84,21 @@ impl Steps {
         state: WorkflowState,
         deadline: Instant,
     ) -> Result<WorkflowState, StepError> {
+        self.run_attempt(step, state, 0, deadline).await
+    }
+
+    /// [`Steps::run`] for attempt `retry_count + 1` of the task (Step Functions
+    /// retries a task whose Lambda answer was lost).
+    pub async fn run_attempt(
+        &self,
+        step: StepName,
+        state: WorkflowState,
+        retry_count: u64,
+        deadline: Instant,
+    ) -> Result<WorkflowState, StepError> {
         match step {
             StepName::Resolve => self.resolve(state, deadline).await,
-            StepName::Refresh => self.refresh(state, deadline).await,
+            StepName::Refresh => self.refresh(state, retry_count, deadline).await,
             StepName::Check => self.check(state, deadline).await,
             StepName::Report => Ok(self.finish(state)),
         }
@@ -133,6 +145,7 @@ impl Steps {
     async fn refresh(
         &self,
         mut state: WorkflowState,
+        retry_count: u64,
         deadline: Instant,
     ) -> Result<WorkflowState, StepError> {
         let settings = self.follow.as_ref().map_err(StepError::config)?;
@@ -143,7 +156,12 @@ impl Steps {
             let secrets = self.secrets().await?;
             let access = tableau_access(&secrets)?;
             let targets: Vec<&Target> = state.targets.iter().collect();
-            refresher.refresh(access, &targets, deadline).await
+            let reports = refresher.refresh(access, &targets, deadline).await;
+            if retry_count > 0 {
+                after_lost_answer(reports)
+            } else {
+                reports
+            }
         };
         let (mut followed, progress) = tracker::begin(refreshed, settings, SystemTime::now());
         followed.append(&mut state.reports);
@@ -218,6 +236,25 @@ fn tableau_access(secrets: &Secrets) -> Result<&TableauAccess, StepError> {
         .tableau
         .as_ref()
         .map_err(|e| StepError::config(e.to_string()))
+}
+
+/// The refresh step run again by Step Functions: an earlier attempt ran (or
+/// may have) and Lambda lost its answer. A 409093 now most likely answers our
+/// own earlier request, whose job no one can name or follow: `unknown`, a
+/// failure that reaches the report, never `already_queued`.
+fn after_lost_answer(mut reports: Vec<TargetReport>) -> Vec<TargetReport> {
+    for report in &mut reports {
+        if report.result == RefreshResult::AlreadyQueued {
+            report.result = RefreshResult::Unknown;
+            report.error = Some(
+                "Tableau queued a refresh whose answer was lost; its outcome is not known \
+                 (the refresh step ran again after Lambda lost its earlier answer, and Tableau \
+                 answered 409093: a refresh of the item is already queued; see the item's jobs in Tableau)"
+                    .to_owned(),
+            );
+        }
+    }
+    reports
 }
 
 /// A report that needs no following (skipped or malformed exposures).

@@ -269,11 +269,12 @@ async fn a_step_error_is_reported_by_the_report_step() {
     assert!(!entered(&stack.workflow.history(&done.arn).await).contains(&"Fallback".into()));
 }
 
-/// The Refresh task's Retry after Lambda lost the answer runs the step again:
-/// the refresh reaches Tableau a second time and meets 409093 (the item's job is
-/// already queued), so the run ends well and no second job is started.
+/// The Refresh task's Retry after Lambda lost the answer runs the step again
+/// (with `$$.State.RetryCount` 1): the refresh reaches Tableau a second time and
+/// meets 409093 (the first attempt's job is queued). No second job starts, but
+/// that job can't be followed: the target is unknown, not already_queued.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refresh_retried_after_a_lost_answer_meets_already_queued() {
+async fn a_refresh_retried_after_a_lost_answer_ends_unknown_and_reports() {
     let stack = deploy(kpi_fake().await, &[]).await;
     lose_next_answer(&stack.function.name, "refresh").await;
     let (status, body, arn) = stack.deliver().await;
@@ -295,8 +296,11 @@ async fn a_refresh_retried_after_a_lost_answer_meets_already_queued() {
         "the refresh step ran"
     );
 
+    // A lost answer is not a success: the job the first attempt queued can't
+    // be named or followed, so the target is unknown, the execution fails and
+    // the report says why.
     let done = stack.workflow.wait(&arn, WITHIN).await;
-    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
     let history = stack.workflow.history(&done.arn).await;
     let failed: Vec<_> = history
         .iter()
@@ -305,8 +309,18 @@ async fn a_refresh_retried_after_a_lost_answer_meets_already_queued() {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].error(), Some("Lambda.ServiceException"));
     assert_eq!(stack.fake.count("POST", "/refresh").await, 2);
-    let state = done.output.unwrap();
-    assert_eq!(state["reports"][0]["result"], "already_queued", "{state}");
+    let text = history_text(&history);
+    assert!(text.contains("\"unknown\""), "{text}");
+    assert!(
+        text.contains("Tableau queued a refresh whose answer was lost; its outcome is not known"),
+        "{text}"
+    );
     assert_eq!(stack.fake.job_reads(), 0, "no job of ours to follow");
-    assert!(stack.workflow.notifications(QUIET).await.is_empty());
+    let messages = stack.workflow.notifications(QUIET).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].message.contains("answer was lost"),
+        "{}",
+        messages[0].message
+    );
 }
