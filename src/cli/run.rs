@@ -188,13 +188,20 @@ async fn follow(
         let outcome =
             JobChecker::check_jobs(&config.refresher, &config.access, &jobs, deadline).await;
         display.checked(&outcome);
-        tracker::advance(
+        let timed_out = tracker::advance(
             &mut followed,
             &mut progress,
             outcome,
             settings,
             SystemTime::now(),
         );
+        if settings.cancel_on_timeout && !timed_out.is_empty() {
+            let deadline = Instant::now() + CHECK_BUDGET;
+            let cancelled =
+                JobChecker::cancel_jobs(&config.refresher, &config.access, &timed_out, deadline)
+                    .await;
+            tracker::record_cancels(&mut followed, &cancelled);
+        }
         display.advanced(&followed);
     }
     followed

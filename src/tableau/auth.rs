@@ -118,6 +118,33 @@ impl<'a> Session<'a> {
         body: Option<&serde_json::Value>,
         deadline: Instant,
     ) -> Result<Vec<u8>, TableauError> {
+        self.call_with(method, path, (body, None), deadline).await
+    }
+
+    /// [`Session::call`] with an XML body.
+    pub async fn call_xml(
+        &self,
+        method: Method,
+        path: &str,
+        xml: &str,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TableauError> {
+        self.call_with(method, path, (None, Some(xml)), deadline)
+            .await
+    }
+
+    /// The REST API version the session speaks (`3.25`).
+    pub fn api_version(&self) -> &str {
+        self.base.rsplit('/').next().unwrap_or_default()
+    }
+
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: (Option<&serde_json::Value>, Option<&str>),
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TableauError> {
         let (mut token, mut site_id, mut generation) = self.current().await;
         loop {
             match self
@@ -138,7 +165,7 @@ impl<'a> Session<'a> {
         token: &SecretString,
         site_id: &str,
         path: &str,
-        body: Option<&serde_json::Value>,
+        (body, xml): (Option<&serde_json::Value>, Option<&str>),
         deadline: Instant,
     ) -> Result<Vec<u8>, TableauError> {
         let call = Call {
@@ -146,6 +173,7 @@ impl<'a> Session<'a> {
             url: format!("{}/sites/{site_id}/{path}", self.base),
             token: Some(token),
             body,
+            xml,
         };
         self.client.send(&call, deadline).await
     }
@@ -244,6 +272,7 @@ impl<'a> Session<'a> {
             url: format!("{}/auth/signout", self.base),
             token: Some(token),
             body: None,
+            xml: None,
         };
         self.client.send(&call, deadline).await.map(drop)
     }
@@ -315,6 +344,7 @@ async fn sign_in(
         url: format!("{base}/auth/signin"),
         token: None,
         body: Some(&body),
+        xml: None,
     };
     let answer = client.send(&call, deadline).await?;
     // The parse error text could quote the answer, which holds the token: keep
