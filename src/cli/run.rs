@@ -110,6 +110,17 @@ fn follow_settings(args: &RefreshArgs) -> Result<FollowSettings, String> {
 /// `refresh`: targets from the flags or the artifacts, then Tableau.
 pub async fn refresh(args: &RefreshArgs, live: bool) -> Result<Done, String> {
     let items = args.items();
+    if args.incremental
+        && !items.is_empty()
+        && items
+            .iter()
+            .all(|t| t.kind == crate::targets::ItemKind::Flow)
+    {
+        return Err(
+            "--incremental applies to the extracts of workbooks and data sources, and only flows are named"
+                .into(),
+        );
+    }
     let config = if args.dry_run {
         None
     } else {
@@ -117,7 +128,11 @@ pub async fn refresh(args: &RefreshArgs, live: bool) -> Result<Done, String> {
     };
     let resolution = if items.is_empty() {
         // As the function judges a run: malformed exposures the run touched.
-        resolve_local(&target_dir(&args.target_dir), Malformed::Touched)?
+        let mut resolution = resolve_local(&target_dir(&args.target_dir), Malformed::Touched)?;
+        resolution.targets = (resolution.targets.into_iter())
+            .map(|t| args.incremental_if_asked(t))
+            .collect();
+        resolution
     } else {
         Resolution {
             targets: items,
