@@ -39,8 +39,8 @@ BUILT = ("model.", "seed.", "snapshot.")
 TESTS = ("test.", "unit_test.")
 BLOCKING_NODE = {"error", "skipped"}
 BLOCKING_TEST = {"fail", "error"}
-ITEM_KEYS = {"workbook": "workbook", "datasource": "datasource"}
-ID_KEYS = {"workbook_id": "workbook", "datasource_id": "datasource"}
+ITEM_KEYS = {"workbook": "workbook", "datasource": "datasource", "flow": "flow"}
+ID_KEYS = {"workbook_id": "workbook", "datasource_id": "datasource", "flow_id": "flow"}
 
 
 def merged_statuses(paths):
@@ -62,13 +62,13 @@ def parse_item(value, at):
     """One object of the target vocabulary -> item dict, or raises ValueError."""
     if not isinstance(value, dict):
         raise ValueError(f"{at}: expected an object, got {type(value).__name__}")
-    unknown = sorted(set(value) - {"project", *ITEM_KEYS, *ID_KEYS})
+    unknown = sorted(set(value) - {"project", "incremental", *ITEM_KEYS, *ID_KEYS})
     if unknown:
         raise ValueError(f"{at}: unknown field(s) {', '.join(unknown)}")
     named = [k for k in (*ITEM_KEYS, *ID_KEYS) if k in value]
     if len(named) != 1:
         raise ValueError(
-            f"{at}: needs exactly one of workbook, datasource, workbook_id, datasource_id"
+            f"{at}: needs exactly one of workbook, datasource, flow, workbook_id, datasource_id, flow_id"
             + (f" (got {', '.join(named)})" if named else "")
         )
     key = named[0]
@@ -76,13 +76,21 @@ def parse_item(value, at):
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"{at}.{key}: expected a non-empty string")
     project = value.get("project")
+    kind = ID_KEYS.get(key) or ITEM_KEYS[key]
+    # "incremental": true asks for an incremental extract refresh; flows have none.
+    incremental = value.get("incremental")
+    if incremental not in (None, True, False):
+        raise ValueError(f"{at}.incremental: expected true or false")
+    if incremental and kind == "flow":
+        raise ValueError(f"{at}.incremental: a flow has no incremental refresh")
+    extra = {"incremental": True} if incremental else {}
     if key in ID_KEYS:
         if "project" in value:
             raise ValueError(f"{at}: project goes with a name, not with {key}")
-        return {"kind": ID_KEYS[key], "name": None, "project": None, "id": text}
+        return {"kind": kind, "name": None, "project": None, "id": text, **extra}
     if project is not None and (not isinstance(project, str) or not project.strip()):
         raise ValueError(f"{at}.project: expected a non-empty string")
-    return {"kind": ITEM_KEYS[key], "name": text, "project": project, "id": None}
+    return {"kind": kind, "name": text, "project": project, "id": None, **extra}
 
 
 def exposure_items(exposure):

@@ -8,18 +8,27 @@ use dbt_tableau_engine::targets::{ItemKind, Target};
 use std::path::PathBuf;
 
 /// The item flags, for the conflicts below.
-const ITEM_FLAGS: [&str; 4] = ["workbook", "datasource", "workbook_id", "datasource_id"];
+const ITEM_FLAGS: [&str; 6] = [
+    "workbook",
+    "datasource",
+    "flow",
+    "workbook_id",
+    "datasource_id",
+    "flow_id",
+];
 
 #[derive(Debug, Parser)]
 #[command(
     name = "dbt-tableau",
     version,
-    about = "Refresh the Tableau extracts a dbt run made fresh, and follow them to their end",
-    long_about = "Refresh the Tableau extracts a dbt run made fresh, and follow them to their end.\n\n\
+    about = "Refresh the Tableau extracts (and run the Prep flows) a dbt run made fresh, and follow them to their end",
+    long_about = "Refresh the Tableau extracts (and run the Prep flows) a dbt run made fresh, and follow them to their end.\n\n\
         Tableau settings come from the environment: TABLEAU_SITE_URL, TABLEAU_SITE_NAME, and \
         either TABLEAU_API_TOKEN_NAME + TABLEAU_API_TOKEN_SECRET (a personal access token) or \
         TABLEAU_CONNECTED_APP_CLIENT_ID, TABLEAU_CONNECTED_APP_SECRET_ID, \
         TABLEAU_CONNECTED_APP_SECRET_VALUE and TABLEAU_USERNAME (a connected app).\n\n\
+        With --wait, a job still running at the timeout is cancelled in Tableau unless \
+        CANCEL_ON_TIMEOUT=false.\n\n\
         Exit status: 0 every target succeeded (or was queued, without --wait), 1 a target \
         failed, 2 a usage, configuration or input error."
 )]
@@ -30,8 +39,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Queue extract refreshes: of the items named by the exposures a dbt run made
-    /// fresh (from --target-dir), or of the items named with flags.
+    /// Queue extract refreshes and flow runs: of the items named by the exposures a
+    /// dbt run made fresh (from --target-dir), or of the items named with flags.
     Refresh(RefreshArgs),
     /// Print what `refresh` would do with the artifacts, and every malformed
     /// meta.tableau; contacts nothing. Exits 1 when a meta.tableau is malformed.
@@ -39,13 +48,14 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("names").multiple(true).args(["workbook", "datasource"])))]
+#[command(group(ArgGroup::new("names").multiple(true).args(["workbook", "datasource", "flow"])))]
 pub struct RefreshArgs {
     /// dbt's target directory, holding manifest.json and run_results.json
     /// [default: target]
     #[arg(long, value_name = "DIR", conflicts_with_all = ITEM_FLAGS)]
     pub target_dir: Option<PathBuf>,
-    /// Follow every refresh job until Tableau finishes it (or the timeout passes).
+    /// Follow every refresh job until Tableau finishes it (or the timeout passes;
+    /// a job still running then is cancelled unless CANCEL_ON_TIMEOUT=false).
     #[arg(long, conflicts_with = "dry_run")]
     pub wait: bool,
     /// With --wait: give up on jobs still running after this many minutes
@@ -70,7 +80,17 @@ pub struct RefreshArgs {
     /// Refresh the data source with this Tableau LUID (repeatable; no lookup).
     #[arg(long, value_name = "LUID", value_parser = NonEmptyStringValueParser::new())]
     pub datasource_id: Vec<String>,
-    /// The Tableau project holding the items named with --workbook/--datasource.
+    /// Run the Tableau Prep flow of this name (Run Flow Now; repeatable).
+    #[arg(long, value_name = "NAME", value_parser = NonEmptyStringValueParser::new())]
+    pub flow: Vec<String>,
+    /// Run the flow with this Tableau LUID (repeatable; no lookup).
+    #[arg(long, value_name = "LUID", value_parser = NonEmptyStringValueParser::new())]
+    pub flow_id: Vec<String>,
+    /// Refresh the extracts of workbooks and data sources incrementally (REST API
+    /// 3.25+; flows are run as usual).
+    #[arg(long)]
+    pub incremental: bool,
+    /// The Tableau project holding the items named with --workbook/--datasource/--flow.
     #[arg(long, value_name = "NAME", requires = "names", value_parser = NonEmptyStringValueParser::new())]
     pub project: Option<String>,
 }
@@ -92,6 +112,16 @@ pub fn target_dir(given: &Option<PathBuf>) -> PathBuf {
 }
 
 impl RefreshArgs {
+    /// `--incremental` applies to every workbook and data source (from flags or
+    /// from the exposures); a flow has no incremental run.
+    pub fn incremental_if_asked(&self, target: Target) -> Target {
+        if self.incremental && target.kind != ItemKind::Flow {
+            target.incremental()
+        } else {
+            target
+        }
+    }
+
     /// The items named with flags, each once, in flag order (workbooks, data
     /// sources, then LUIDs); empty when the exposures decide.
     pub fn items(&self) -> Vec<Target> {
@@ -111,9 +141,12 @@ impl RefreshArgs {
         for target in named(ItemKind::Workbook, &self.workbook)
             .into_iter()
             .chain(named(ItemKind::Datasource, &self.datasource))
+            .chain(named(ItemKind::Flow, &self.flow))
             .chain(by_id(ItemKind::Workbook, &self.workbook_id))
             .chain(by_id(ItemKind::Datasource, &self.datasource_id))
+            .chain(by_id(ItemKind::Flow, &self.flow_id))
         {
+            let target = self.incremental_if_asked(target);
             if !items.iter().any(|seen| seen.same_item(&target)) {
                 items.push(target);
             }

@@ -144,6 +144,9 @@ pub fn item(report: &TargetReport) -> String {
     if let Some(project) = &report.project {
         item.push_str(&format!(" [{project}]"));
     }
+    if report.incremental {
+        item.push_str(" (incremental)");
+    }
     item
 }
 

@@ -112,6 +112,17 @@ fn follow_settings(args: &RefreshArgs) -> Result<FollowSettings, String> {
 /// `refresh`: targets from the flags or the artifacts, then Tableau.
 pub async fn refresh(args: &RefreshArgs, live: bool) -> Result<Done, String> {
     let items = args.items();
+    if args.incremental
+        && !items.is_empty()
+        && items
+            .iter()
+            .all(|t| t.kind == dbt_tableau_engine::targets::ItemKind::Flow)
+    {
+        return Err(
+            "--incremental applies to the extracts of workbooks and data sources, and only flows are named"
+                .into(),
+        );
+    }
     let config = if args.dry_run {
         None
     } else {
@@ -119,7 +130,11 @@ pub async fn refresh(args: &RefreshArgs, live: bool) -> Result<Done, String> {
     };
     let resolution = if items.is_empty() {
         // As the function judges a run: malformed exposures the run touched.
-        resolve_local(&target_dir(&args.target_dir), Malformed::Touched)?
+        let mut resolution = resolve_local(&target_dir(&args.target_dir), Malformed::Touched)?;
+        resolution.targets = (resolution.targets.into_iter())
+            .map(|t| args.incremental_if_asked(t))
+            .collect();
+        resolution
     } else {
         Resolution {
             targets: items,
@@ -190,13 +205,20 @@ async fn follow(
         let outcome =
             JobChecker::check_jobs(&config.refresher, &config.access, &jobs, deadline).await;
         display.checked(&outcome);
-        tracker::advance(
+        let timed_out = tracker::advance(
             &mut followed,
             &mut progress,
             outcome,
             settings,
             SystemTime::now(),
         );
+        if settings.cancel_on_timeout && !timed_out.is_empty() {
+            let deadline = Instant::now() + CHECK_BUDGET;
+            let cancelled =
+                JobChecker::cancel_jobs(&config.refresher, &config.access, &timed_out, deadline)
+                    .await;
+            tracker::record_cancels(&mut followed, &cancelled);
+        }
         display.advanced(&followed);
     }
     followed

@@ -68,6 +68,9 @@ pub struct TargetReport {
     /// The `unique_id` of the dbt exposure that named the item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exposure: Option<String>,
+    /// `true` when an incremental extract refresh was asked for (absent otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incremental: bool,
     /// Whether a later delivery of the webhook could fix this failure (Tableau
     /// unreachable, 5xx, 429, the deadline); decides 502 against 200.
     #[serde(skip)]
@@ -85,6 +88,7 @@ impl TargetReport {
             job_id: None,
             error: None,
             exposure: target.exposure.clone(),
+            incremental: target.incremental,
             retryable: false,
         }
     }
@@ -156,11 +160,12 @@ impl TargetReport {
             job_id: None,
             error: Some(error.into()),
             exposure: Some(exposure.to_owned()),
+            incremental: false,
             retryable: false,
         }
     }
 
-    /// "workbook", "datasource", or "exposure" for a malformed one.
+    /// "workbook", "datasource", "flow", or "exposure" for a malformed one.
     pub fn kind_name(&self) -> &'static str {
         self.kind.map_or("exposure", ItemKind::as_str)
     }

@@ -16,6 +16,8 @@ pub const VARIABLE: &str = "REFRESH_TARGETS";
 pub enum ItemKind {
     Workbook,
     Datasource,
+    /// A Tableau Prep flow: run with "Run Flow Now" rather than refreshed.
+    Flow,
 }
 
 impl ItemKind {
@@ -23,6 +25,7 @@ impl ItemKind {
         match self {
             ItemKind::Workbook => "workbook",
             ItemKind::Datasource => "datasource",
+            ItemKind::Flow => "flow",
         }
     }
 }
@@ -32,6 +35,7 @@ impl fmt::Display for ItemKind {
         f.write_str(match self {
             ItemKind::Workbook => "workbook",
             ItemKind::Datasource => "data source",
+            ItemKind::Flow => "flow",
         })
     }
 }
@@ -56,6 +60,9 @@ pub struct Target {
     pub jobs: Option<Vec<JobId>>,
     /// The `unique_id` of the dbt exposure that named this item, if one did.
     pub exposure: Option<String>,
+    /// `"incremental": true`: an incremental extract refresh (REST API 3.25+);
+    /// never set on a flow.
+    pub incremental: bool,
 }
 
 impl Target {
@@ -68,6 +75,7 @@ impl Target {
             },
             jobs: None,
             exposure: None,
+            incremental: false,
         }
     }
 
@@ -77,6 +85,7 @@ impl Target {
             locator: Locator::Id(id.to_owned()),
             jobs: None,
             exposure: None,
+            incremental: false,
         }
     }
 
@@ -99,6 +108,12 @@ impl Target {
             Locator::Id(id) => Some(id),
             Locator::Name { .. } => None,
         }
+    }
+
+    /// The same target, asking for an incremental refresh.
+    pub fn incremental(mut self) -> Target {
+        self.incremental = true;
+        self
     }
 
     /// Whether two targets name the same item (so it is refreshed once).
@@ -142,6 +157,8 @@ struct WireTarget {
     id: Option<String>,
     #[serde(default)]
     exposure: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    incremental: bool,
 }
 
 impl From<Target> for WireTarget {
@@ -156,6 +173,7 @@ impl From<Target> for WireTarget {
             project,
             id,
             exposure: target.exposure,
+            incremental: target.incremental,
         }
     }
 }
@@ -176,6 +194,7 @@ impl TryFrom<WireTarget> for Target {
             locator,
             jobs: None,
             exposure: wire.exposure,
+            incremental: wire.incremental,
         })
     }
 }

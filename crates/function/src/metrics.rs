@@ -124,6 +124,7 @@ mod tests {
             started_at: None,
             completed_at: Some("2027-01-15T08:02:30Z".into()),
             notes: None,
+            cancel: None,
         }
     }
 

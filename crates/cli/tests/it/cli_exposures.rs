@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 /// Every item the artifacts' exposures name, LUIDs included.
 async fn exposures_fake() -> FakeTableau {
-    FakeTableau::start(
+    FakeTableau::start_full(
+        fake_tableau::VERSION,
         vec![
             item("wb-kpi", "Weekly KPIs", "Ops"),
             item("wb-history", "Order History", "Finance"),
@@ -40,7 +41,9 @@ async fn exposures_fake() -> FakeTableau {
                 "Finance Extract",
                 "Finance",
             ),
+            item("ds-orders-history", "Orders History", "Data"),
         ],
+        vec![item("flow-clean-orders", "Clean Orders", "Prep")],
     )
     .await
 }
@@ -156,7 +159,10 @@ async fn refresh_queues_the_fresh_items_once_and_skips_the_blocked_ones() {
     assert_eq!(out.json()["status"], "failed");
     assert_decision(&out, "build", "queued");
     // Weekly KPIs is named by two exposures and refreshed once; nothing skipped is.
-    assert_eq!(fake.count("POST", "/refresh").await, 7);
+    assert_eq!(fake.count("POST", "/refresh").await, 8);
+    // The flow is run, the incremental data source refreshed incrementally.
+    assert_eq!(fake.flow_runs(), ["flow-clean-orders"]);
+    assert_eq!(fake.incremental_refreshes(), ["ds-orders-history"]);
     for blocked in [
         "wb-sales/",
         "6f1c2a3e-4b5d-4e6f-8a9b-0c1d2e3f4a5b/",
@@ -176,7 +182,9 @@ async fn human_output_names_exposures_and_reasons() {
         "queued   workbook \"Weekly KPIs\" [Ops]  job job-wb-kpi  (exposure.tableau_demo.kpi_email)",
         "skipped  workbook \"Sales\"  (exposure.tableau_demo.sales_overview)",
         "failed   exposure exposure.tableau_demo.broken_number",
-        "14 targets: 7 queued, 4 skipped, 3 failed",
+        "queued   flow \"Clean Orders\" [Prep]  job job-flow-clean-orders  (exposure.tableau_demo.orders_prep_flow)",
+        "queued   data source \"Orders History\" [Data] (incremental)  job job-ds-orders-history",
+        "16 targets: 9 queued, 4 skipped, 3 failed",
     ] {
         assert!(out.stdout.contains(line), "want {line:?}: {}", out.stdout);
     }
@@ -225,13 +233,15 @@ async fn a_clean_successful_run_exits_0_and_follows_every_job() {
     .await;
     assert_eq!(out.code, 0, "{out:#?}");
     assert_eq!(out.json()["status"], "succeeded");
-    assert_eq!(with_result(&out.json(), "succeeded").len(), 11);
-    assert_eq!(fake.count("POST", "/refresh").await, 11);
+    // Eleven extract refreshes, one of them incremental, and the flow's run.
+    assert_eq!(with_result(&out.json(), "succeeded").len(), 13);
+    assert_eq!(fake.count("POST", "/refresh").await, 12);
+    assert_eq!(fake.count("POST", "/run").await, 1);
 
     let out = run(bare(), &["check", "--target-dir", &dir_arg(&dir)]).await;
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(
-        out.stdout.ends_with("11 targets: 11 dry_run\n"),
+        out.stdout.ends_with("13 targets: 13 dry_run\n"),
         "{}",
         out.stdout
     );

@@ -11,3 +11,4 @@ mod cli_secrets;
 mod cli_wait;
 mod cli_workflow_file;
 mod truth_under_faults;
+mod cli_more_kinds;

@@ -8,11 +8,12 @@ use serde_json::Value;
 /// as targets of `exposure`. The first malformed item fails the whole exposure: half
 /// a dashboard's items refreshed would hide the mistake.
 pub fn parse_tableau(value: &Value, at: &str, exposure: &str) -> Result<Vec<Target>, String> {
-    let target = |(kind, locator)| Target {
+    let target = |(kind, locator, incremental)| Target {
         kind,
         locator,
         jobs: None,
         exposure: Some(exposure.to_owned()),
+        incremental,
     };
     match value {
         Value::Object(_) => parse_item(value, at).map(|item| vec![target(item)]),

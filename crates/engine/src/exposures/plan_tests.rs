@@ -56,7 +56,7 @@ fn a_malformed_meta_tableau_says_where_and_what() {
     // Items are judged by the target vocabulary, at their index.
     let list = error(json!([{"workbook": "A"}, {"project": "P"}]));
     assert!(
-        list.starts_with("config.meta.tableau[1]: one of \"workbook\" or \"datasource\""),
+        list.starts_with("config.meta.tableau[1]: one of \"workbook\", \"datasource\" or \"flow\""),
         "{list}"
     );
     let both = error(json!({"workbook": "A", "datasource": "B"}));

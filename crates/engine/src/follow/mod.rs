@@ -94,6 +94,23 @@ pub trait JobChecker: Send + Sync {
         job_ids: &'a [String],
         deadline: Instant,
     ) -> BoxFuture<'a, CheckOutcome>;
+
+    /// Cancels jobs still running at the timeout (`CANCEL_ON_TIMEOUT`); per job,
+    /// whether Tableau accepted. A checker that can't cancel says so for each.
+    fn cancel_jobs<'a>(
+        &'a self,
+        _access: &'a TableauAccess,
+        job_ids: &'a [String],
+        _deadline: Instant,
+    ) -> BoxFuture<'a, crate::tableau::cancel::Cancelled> {
+        let why = "this checker cannot cancel jobs".to_owned();
+        Box::pin(std::future::ready(
+            job_ids
+                .iter()
+                .map(|id| (id.clone(), Err(why.clone())))
+                .collect(),
+        ))
+    }
 }
 
 impl JobChecker for TableauRefresher {
@@ -104,6 +121,17 @@ impl JobChecker for TableauRefresher {
         deadline: Instant,
     ) -> BoxFuture<'a, CheckOutcome> {
         Box::pin(TableauRefresher::check_jobs(
+            self, access, job_ids, deadline,
+        ))
+    }
+
+    fn cancel_jobs<'a>(
+        &'a self,
+        access: &'a TableauAccess,
+        job_ids: &'a [String],
+        deadline: Instant,
+    ) -> BoxFuture<'a, crate::tableau::cancel::Cancelled> {
+        Box::pin(TableauRefresher::cancel_jobs(
             self, access, job_ids, deadline,
         ))
     }

@@ -90,6 +90,7 @@ mod tests {
             poll_initial: Duration::MAX,
             poll_max: Duration::MAX,
             timeout: Duration::MAX,
+            cancel_on_timeout: true,
         };
         assert_eq!(next_wait(&huge, 3), Duration::MAX);
         let zero = FollowSettings {

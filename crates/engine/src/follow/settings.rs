@@ -1,11 +1,13 @@
 //! How often and how long to follow: `POLL_INITIAL_SECONDS`,
-//! `POLL_MAX_SECONDS`, `REFRESH_TIMEOUT_MINUTES`.
+//! `POLL_MAX_SECONDS`, `REFRESH_TIMEOUT_MINUTES`; and `CANCEL_ON_TIMEOUT`, what
+//! to do with a job still running at the timeout.
 
 use std::time::Duration;
 
 pub const POLL_INITIAL_VARIABLE: &str = "POLL_INITIAL_SECONDS";
 pub const POLL_MAX_VARIABLE: &str = "POLL_MAX_SECONDS";
 pub const TIMEOUT_VARIABLE: &str = "REFRESH_TIMEOUT_MINUTES";
+pub const CANCEL_VARIABLE: &str = "CANCEL_ON_TIMEOUT";
 
 /// A poll interval longer than a day is a typo, not a plan.
 const MAX_POLL_SECONDS: f64 = 86_400.0;
@@ -20,6 +22,9 @@ pub struct FollowSettings {
     pub poll_max: Duration,
     /// From the refresh; jobs still running after it are `timed_out`.
     pub timeout: Duration,
+    /// Cancel (Cancel Job) the jobs still running at the timeout, so they stop
+    /// holding one of the site's few concurrent backgrounder slots.
+    pub cancel_on_timeout: bool,
 }
 
 impl Default for FollowSettings {
@@ -31,6 +36,7 @@ impl Default for FollowSettings {
             poll_initial: Duration::from_secs(30),
             poll_max: Duration::from_secs(300),
             timeout: Duration::from_secs(240 * 60),
+            cancel_on_timeout: true,
         }
     }
 }
@@ -58,10 +64,21 @@ impl FollowSettings {
                 poll_initial.as_secs_f64()
             ));
         }
+        let cancel_on_timeout = match lookup(CANCEL_VARIABLE).as_deref().map(str::trim) {
+            None | Some("") => defaults.cancel_on_timeout,
+            Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
+            Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
+            Some(v) => {
+                return Err(format!(
+                    "{CANCEL_VARIABLE} must be true or false (or 1 / 0), not \"{v}\""
+                ));
+            }
+        };
         Ok(FollowSettings {
             poll_initial,
             poll_max,
             timeout,
+            cancel_on_timeout,
         })
     }
 }
@@ -146,6 +163,32 @@ mod tests {
             settings(&[(POLL_INITIAL_VARIABLE, "90000")])
                 .unwrap_err()
                 .contains("at most 86400")
+        );
+    }
+
+    #[test]
+    fn cancel_on_timeout_is_on_unless_turned_off() {
+        assert!(settings(&[]).unwrap().cancel_on_timeout);
+        for (value, want) in [
+            ("false", false),
+            ("FALSE", false),
+            ("0", false),
+            ("True", true),
+            ("1", true),
+            (" ", true),
+        ] {
+            assert_eq!(
+                settings(&[(CANCEL_VARIABLE, value)])
+                    .unwrap()
+                    .cancel_on_timeout,
+                want,
+                "{value}"
+            );
+        }
+        let err = settings(&[(CANCEL_VARIABLE, "never")]).unwrap_err();
+        assert!(
+            err.starts_with(CANCEL_VARIABLE) && err.contains("never"),
+            "{err}"
         );
     }
 

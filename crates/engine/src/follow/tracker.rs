@@ -25,7 +25,23 @@ pub struct Followed {
     /// Tableau's notes on the job (the reason of a failure).
     #[serde(default)]
     pub notes: Option<String>,
+    /// A job still running at the timeout: whether Tableau accepted its cancel
+    /// (`CANCEL_ON_TIMEOUT`). Absent when no cancel was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<Cancel>,
 }
+
+/// What Cancel Job said for a timed-out job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancel {
+    pub accepted: bool,
+    /// Why not, when refused or unanswered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The timed-out error's last words, replaced once the job is cancelled.
+const MAY_STILL_FINISH: &str = "; it may still finish: see Tableau's Jobs page";
 
 impl Followed {
     /// Still waiting for Tableau to finish its job.
@@ -81,6 +97,7 @@ pub fn begin(
             started_at: None,
             completed_at: None,
             notes: None,
+            cancel: None,
         })
         .collect();
     for target in &mut followed {
@@ -114,14 +131,16 @@ pub fn pending_jobs(followed: &[Followed]) -> Vec<String> {
 /// Takes in one check's outcome: finished jobs end their targets, unreadable
 /// ones become `unknown`; three unreachable checks in a row end every job left
 /// as `unknown`; past the timeout the jobs left are `timed_out`. Then sets the
-/// next wait, or `done`.
+/// next wait, or `done`. Returns the job ids that timed out now (for
+/// `CANCEL_ON_TIMEOUT`: see [`record_cancels`]).
 pub fn advance(
     followed: &mut [Followed],
     progress: &mut Progress,
     outcome: CheckOutcome,
     settings: &FollowSettings,
     now: SystemTime,
-) {
+) -> Vec<String> {
+    let mut timed_out = Vec::new();
     progress.waits += 1;
     match outcome {
         CheckOutcome::Checked(observed) => {
@@ -153,16 +172,44 @@ pub fn advance(
         Some(wait) => progress.wait_seconds = whole_seconds(wait),
         None => {
             let why = format!(
-                "Tableau had not finished the job after {} (REFRESH_TIMEOUT_MINUTES); it may \
-                 still finish: see Tableau's Jobs page",
+                "Tableau had not finished the job after {} (REFRESH_TIMEOUT_MINUTES){MAY_STILL_FINISH}",
                 minutes(settings.timeout)
             );
             for target in followed.iter_mut().filter(|t| t.is_pending()) {
+                timed_out.extend(target.report.job_id.clone());
                 target.end(RefreshResult::TimedOut, Some(why.clone()));
             }
         }
     }
     progress.done = !followed.iter().any(Followed::is_pending);
+    timed_out.dedup();
+    timed_out
+}
+
+/// Takes in what Cancel Job said for timed-out jobs: each target stays
+/// `timed_out`, and its `cancel` and error say whether the cancel was accepted.
+pub fn record_cancels(followed: &mut [Followed], results: &[(String, Result<(), String>)]) {
+    for (job_id, result) in results {
+        for target in followed.iter_mut().filter(|t| {
+            t.report.result == RefreshResult::TimedOut
+                && t.report.job_id.as_deref() == Some(job_id.as_str())
+        }) {
+            let error = target.report.error.get_or_insert_with(String::new);
+            match result {
+                Ok(()) => {
+                    *error = error.replace(MAY_STILL_FINISH, "");
+                    error.push_str(
+                        "; cancelled in Tableau (CANCEL_ON_TIMEOUT), so it no longer holds a backgrounder slot",
+                    );
+                }
+                Err(why) => error.push_str(&format!("; cancelling it in Tableau failed: {why}")),
+            }
+            target.cancel = Some(Cancel {
+                accepted: result.is_ok(),
+                error: result.as_ref().err().cloned(),
+            });
+        }
+    }
 }
 
 fn apply(target: &mut Followed, observation: &JobObservation) {

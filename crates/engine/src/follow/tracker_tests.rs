@@ -7,6 +7,7 @@ fn settings(initial: u64, max: u64, timeout: u64) -> FollowSettings {
         poll_initial: Duration::from_secs(initial),
         poll_max: Duration::from_secs(max),
         timeout: Duration::from_secs(timeout),
+        cancel_on_timeout: true,
     }
 }
 

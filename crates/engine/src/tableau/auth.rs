@@ -118,12 +118,13 @@ impl<'a> Session<'a> {
         body: Option<&serde_json::Value>,
         deadline: Instant,
     ) -> Result<Vec<u8>, TableauError> {
-        self.call_as(false, method, path, body, deadline).await
+        self.call_as(false, method, path, (body, None), deadline)
+            .await
     }
 
-    /// [`Session::call`] for a request that does work (a refresh): never sent
-    /// again once it may have reached Tableau ([`Client::send_work`]). A 401
-    /// is Tableau refusing it, so it is sent again after a new sign-in.
+    /// [`Session::call`] for a request that does work (a refresh, a flow run):
+    /// never sent again once it may have reached Tableau ([`Client::send_work`]).
+    /// A 401 is Tableau refusing it, so it is sent again after a new sign-in.
     pub async fn call_work(
         &self,
         method: Method,
@@ -131,7 +132,25 @@ impl<'a> Session<'a> {
         body: Option<&serde_json::Value>,
         deadline: Instant,
     ) -> Result<Vec<u8>, TableauError> {
-        self.call_as(true, method, path, body, deadline).await
+        self.call_as(true, method, path, (body, None), deadline)
+            .await
+    }
+
+    /// [`Session::call_work`] with an XML body (an incremental refresh).
+    pub async fn call_work_xml(
+        &self,
+        method: Method,
+        path: &str,
+        xml: &str,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TableauError> {
+        self.call_as(true, method, path, (None, Some(xml)), deadline)
+            .await
+    }
+
+    /// The REST API version the session speaks (`3.25`).
+    pub fn api_version(&self) -> &str {
+        self.base.rsplit('/').next().unwrap_or_default()
     }
 
     async fn call_as(
@@ -139,7 +158,7 @@ impl<'a> Session<'a> {
         work: bool,
         method: Method,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: (Option<&serde_json::Value>, Option<&str>),
         deadline: Instant,
     ) -> Result<Vec<u8>, TableauError> {
         let (mut token, mut site_id, mut generation) = self.current().await;
@@ -164,7 +183,7 @@ impl<'a> Session<'a> {
         token: &SecretString,
         site_id: &str,
         path: &str,
-        body: Option<&serde_json::Value>,
+        (body, xml): (Option<&serde_json::Value>, Option<&str>),
         deadline: Instant,
     ) -> Result<Vec<u8>, TableauError> {
         let call = Call {
@@ -172,6 +191,7 @@ impl<'a> Session<'a> {
             url: format!("{}/sites/{site_id}/{path}", self.base),
             token: Some(token),
             body,
+            xml,
         };
         if work {
             self.client.send_work(&call, deadline).await
@@ -274,6 +294,7 @@ impl<'a> Session<'a> {
             url: format!("{}/auth/signout", self.base),
             token: Some(token),
             body: None,
+            xml: None,
         };
         self.client.send(&call, deadline).await.map(drop)
     }
@@ -347,6 +368,7 @@ async fn sign_in(
         url: format!("{base}/auth/signin"),
         token: None,
         body: None,
+        xml: None,
     };
     let answer = client.send_fresh(&call, &body, deadline).await?;
     // The parse error text could quote the answer, which holds the token: keep

@@ -49,6 +49,9 @@ pub struct Call<'a> {
     pub url: String,
     pub token: Option<&'a SecretString>,
     pub body: Option<&'a serde_json::Value>,
+    /// An XML body instead of JSON: the incremental refresh request, which
+    /// tableauserverclient sends as XML (answers stay JSON by `Accept`).
+    pub xml: Option<&'a str>,
 }
 
 impl Client {
@@ -133,6 +136,7 @@ impl Client {
                     url,
                     token: None,
                     body: None,
+                    xml: None,
                 },
                 deadline,
             )
@@ -219,6 +223,10 @@ impl Client {
             }
             if let Some(body) = body() {
                 request = request.json(&body);
+            } else if let Some(xml) = call.xml {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/xml")
+                    .body(xml.to_owned());
             }
             let (error, failure, retry_after) = match request.send().await {
                 Ok(response) => {

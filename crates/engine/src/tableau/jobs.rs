@@ -120,17 +120,22 @@ pub fn parse_job(job_id: &str, body: &[u8]) -> Result<JobStatus, TableauError> {
     if let Some(other) = id.as_deref().filter(|i| !i.eq_ignore_ascii_case(job_id)) {
         return Err(bad(format!("asked for job {job_id}, answered job {other}")));
     }
-    let refresh = job.get("extractRefreshJob");
-    let item = [ItemKind::Workbook, ItemKind::Datasource]
-        .into_iter()
-        .find_map(|kind| {
-            let item = refresh?.get(kind.as_str())?;
-            Some(JobItem {
-                kind,
-                id: text(item.get("id"))?,
-                name: text(item.get("name")),
-            })
-        });
+    // An extract refresh names its item under `extractRefreshJob`, a flow run
+    // under `runFlowJobType` (tableauserverclient's flow_refresh.xml).
+    let item = [
+        ("extractRefreshJob", ItemKind::Workbook),
+        ("extractRefreshJob", ItemKind::Datasource),
+        ("runFlowJobType", ItemKind::Flow),
+    ]
+    .into_iter()
+    .find_map(|(holder, kind)| {
+        let item = job.get(holder)?.get(kind.as_str())?;
+        Some(JobItem {
+            kind,
+            id: text(item.get("id"))?,
+            name: text(item.get("name")),
+        })
+    });
     Ok(JobStatus {
         id: id.unwrap_or_else(|| job_id.to_owned()),
         mode: text(job.get("mode")),
@@ -144,9 +149,7 @@ pub fn parse_job(job_id: &str, body: &[u8]) -> Result<JobStatus, TableauError> {
             .get("finishCode")
             .filter(|c| text(Some(c)).is_none())
             .map(|c| crate::redact::excerpt(c.to_string().as_bytes(), 80)),
-        notes: refresh
-            .and_then(|r| notes(r.get("notes")))
-            .or_else(|| notes(job.get("notes"))),
+        notes: all_notes(job),
         item,
     })
 }
@@ -159,6 +162,34 @@ fn text(value: Option<&Value>) -> Option<String> {
         _ => return None,
     };
     (!text.is_empty()).then_some(text)
+}
+
+/// Every `notes` under the job, wherever it sits (`extractRefreshJob.notes`,
+/// `runFlowJobType.notes`, the job's own, deeper), joined by
+/// newlines: tableauserverclient reads every `notes` element under the job.
+fn all_notes(job: &Value) -> Option<String> {
+    fn walk(value: &Value, found: &mut Vec<String>, depth: u32) {
+        // Tableau's job documents are a few levels deep; a hostile one can't recurse us away.
+        if depth > 16 {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    if key == "notes" {
+                        found.extend(notes(Some(child)));
+                    } else {
+                        walk(child, found, depth + 1);
+                    }
+                }
+            }
+            Value::Array(list) => list.iter().for_each(|v| walk(v, found, depth + 1)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(job, &mut found, 0);
+    (!found.is_empty()).then(|| found.join("\n"))
 }
 
 /// `"notes": "..."`, or a list of them (several `<notes>` elements).

@@ -142,3 +142,28 @@ fn notes_as_a_note_list_and_an_unreadable_finish_code_are_read() {
     assert_eq!(job.finish_code, None);
     assert_eq!(job.finish_code_read.as_deref(), Some(r#"{"code":"1"}"#));
 }
+
+#[test]
+fn a_flow_run_names_its_flow_and_its_notes_may_sit_anywhere() {
+    // tableauserverclient's flow_refresh.xml, as JSON, finished with notes deeper down.
+    let job = parse(json!({"job": {"id": ID, "mode": "Asynchronous", "type": "RunFlow",
+        "createdAt": "2018-05-22T13:00:29Z", "completedAt": "2018-05-22T13:02:00Z", "finishCode": "1",
+        "runFlowJobType": {"flowRunId": "e0c3067f-2333-4eee-8028-e0a56ca496f6",
+            "flow": {"id": "92967d2d-c7e2-46d0-8847-4802df58f484", "name": "FlowOne"},
+            "details": {"notes": "Output step failed: table locked"}}}}))
+    .unwrap();
+    assert_eq!(job.job_type.as_deref(), Some("RunFlow"));
+    assert_eq!(
+        job.item,
+        Some(JobItem {
+            kind: ItemKind::Flow,
+            id: "92967d2d-c7e2-46d0-8847-4802df58f484".into(),
+            name: Some("FlowOne".into()),
+        })
+    );
+    assert_eq!(
+        job.notes.as_deref(),
+        Some("Output step failed: table locked")
+    );
+    assert_eq!(job.finish_code, Some(FinishCode::Failed));
+}

@@ -36,6 +36,11 @@ pub const SCOPES: [&str; 2] = ["tableau:content:read", "tableau:tasks:run"];
 /// that one set would save; and a check session that cannot start a refresh
 /// is least privilege.
 pub const JOB_SCOPES: [&str; 1] = ["tableau:jobs:read"];
+/// The scope a session that cancels timed-out jobs (Cancel Job) asks for: Tableau
+/// names scopes `tableau:<resource>:<action>` and lists `update` among the
+/// actions; that Cancel Job is `tableau:jobs:update` is unverified. A set of its
+/// own for the reason [`JOB_SCOPES`] is: a check that only reads never asks for it.
+pub const CANCEL_SCOPES: [&str; 1] = ["tableau:jobs:update"];
 /// How far ahead a token expires. Tableau accepts at most ten minutes; five leave
 /// room for a server clock a few minutes ahead of ours.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(5 * 60);
@@ -61,6 +66,8 @@ pub enum Purpose {
     Refresh,
     /// Read jobs (following refreshes to their end): [`JOB_SCOPES`].
     ReadJobs,
+    /// Cancel jobs still running at the timeout: [`CANCEL_SCOPES`].
+    CancelJobs,
 }
 
 /// Mints connected-app JWTs. The defaults are production's; tests change the
@@ -167,9 +174,14 @@ impl Minter {
         // 128 random bits: `jti` only has to be unique, not unguessable (the
         // signature is what protects the token).
         let jti = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let cancel: Vec<String>;
         let scopes = match purpose {
             Purpose::Refresh => &self.scopes,
             Purpose::ReadJobs => &self.job_scopes,
+            Purpose::CancelJobs => {
+                cancel = CANCEL_SCOPES.iter().map(|s| s.to_string()).collect();
+                &cancel
+            }
         };
         self.token(app, now, &jti, scopes).into()
     }

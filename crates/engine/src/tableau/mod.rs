@@ -6,6 +6,7 @@
 //! Lambda types here.
 
 pub mod auth;
+pub mod cancel;
 pub mod client;
 pub mod error;
 pub mod items;

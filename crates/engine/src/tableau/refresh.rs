@@ -195,8 +195,26 @@ async fn refresh_one(
             }
         }
     };
+    if target.incremental
+        && super::client::parse_version(session.api_version())
+            .is_none_or(|v| v < items::MIN_INCREMENTAL_VERSION)
+    {
+        let (major, minor) = items::MIN_INCREMENTAL_VERSION;
+        return TargetReport {
+            id: Some(id),
+            ..TargetReport::failed(
+                target,
+                format!(
+                    "{target}: an incremental refresh needs Tableau REST API {major}.{minor} or later \
+                     (Tableau Cloud since February 2025, Tableau Server 2025.1); this server speaks {}: \
+                     upgrade, or drop \"incremental\" for a full refresh",
+                    session.api_version()
+                ),
+            )
+        };
+    }
     posted.store(true, std::sync::atomic::Ordering::SeqCst);
-    match items::refresh(session, target.kind, &id, deadline).await {
+    match items::refresh(session, target.kind, &id, target.incremental, deadline).await {
         Ok(Refreshed::Queued { job_id }) => {
             TargetReport::succeeded(target, id, RefreshResult::Queued, job_id)
         }
@@ -328,6 +346,9 @@ fn target_message(credentials: &TableauCredentials, target: &Target, e: &Tableau
             "{target} not found on the site (or {} cannot see it): {e}",
             user(credentials)
         ),
+        _ if target.kind == crate::targets::ItemKind::Flow => {
+            format!("{target}: Run Flow Now failed: {}", explain(credentials, e))
+        }
         _ => format!("{target}: refresh failed: {}", explain(credentials, e)),
     }
 }
@@ -372,6 +393,25 @@ impl TableauRefresher {
         deadline: Instant,
     ) -> crate::follow::CheckOutcome {
         super::jobs::check(
+            &self.client,
+            access,
+            job_ids,
+            self.max_concurrency,
+            deadline,
+        )
+        .await
+    }
+}
+
+impl TableauRefresher {
+    /// Cancels each of `job_ids` over one session: [`super::cancel`].
+    pub async fn cancel_jobs(
+        &self,
+        access: &TableauAccess,
+        job_ids: &[String],
+        deadline: Instant,
+    ) -> super::cancel::Cancelled {
+        super::cancel::cancel(
             &self.client,
             access,
             job_ids,

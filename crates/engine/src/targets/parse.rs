@@ -5,18 +5,27 @@ use super::{Entry, ItemKind, Locator, Target, TargetsError, VARIABLE};
 use crate::webhook::JobId;
 use serde_json::{Map, Value};
 
-const ITEM_KEYS: [(&str, ItemKind, bool); 4] = [
+const ITEM_KEYS: [(&str, ItemKind, bool); 6] = [
     ("workbook", ItemKind::Workbook, false),
     ("datasource", ItemKind::Datasource, false),
+    ("flow", ItemKind::Flow, false),
     ("workbook_id", ItemKind::Workbook, true),
     ("datasource_id", ItemKind::Datasource, true),
+    ("flow_id", ItemKind::Flow, true),
 ];
 
+/// The optional key beside an item that asks for an incremental extract refresh.
+const INCREMENTAL: &str = "incremental";
+
+/// An item: its kind, how to find it, and whether its refresh is incremental.
+pub type Item = (ItemKind, Locator, bool);
+
 /// One Tableau item in the target vocabulary: exactly one of `workbook`,
-/// `datasource` (names, with an optional `project`), `workbook_id`,
-/// `datasource_id` (LUIDs). `at` names the place for errors, e.g.
-/// `REFRESH_TARGETS[2]` or an exposure's `meta.tableau[1]`.
-pub fn parse_item(value: &Value, at: &str) -> Result<(ItemKind, Locator), String> {
+/// `datasource`, `flow` (names, with an optional `project`), `workbook_id`,
+/// `datasource_id`, `flow_id` (LUIDs), and optionally `"incremental": true`.
+/// `at` names the place for errors, e.g. `REFRESH_TARGETS[2]` or an exposure's
+/// `meta.tableau[1]`.
+pub fn parse_item(value: &Value, at: &str) -> Result<Item, String> {
     match value {
         Value::Object(fields) => parse_item_fields(fields, at, &[]),
         _ => Err(format!(
@@ -29,13 +38,17 @@ fn parse_item_fields(
     fields: &Map<String, Value>,
     at: &str,
     extra: &[&str],
-) -> Result<(ItemKind, Locator), String> {
+) -> Result<Item, String> {
     let known = |k: &str| {
-        k == "project" || extra.contains(&k) || ITEM_KEYS.iter().any(|(key, ..)| *key == k)
+        k == "project"
+            || k == INCREMENTAL
+            || extra.contains(&k)
+            || ITEM_KEYS.iter().any(|(key, ..)| *key == k)
     };
     if let Some(unknown) = fields.keys().find(|k| !known(k)) {
         let mut expected: Vec<&str> = ITEM_KEYS.iter().map(|(key, ..)| *key).collect();
         expected.push("project");
+        expected.push(INCREMENTAL);
         expected.extend_from_slice(extra);
         return Err(format!(
             "{at}: unknown field \"{unknown}\" (expected {})",
@@ -50,7 +63,7 @@ fn parse_item_fields(
         [one] => one,
         [] => {
             return Err(format!(
-                "{at}: one of \"workbook\" or \"datasource\" is required (or \"workbook_id\" / \"datasource_id\" with a Tableau LUID)"
+                "{at}: one of \"workbook\", \"datasource\" or \"flow\" is required (or \"workbook_id\" / \"datasource_id\" / \"flow_id\" with a Tableau LUID)"
             ));
         }
         [first, second, ..] => {
@@ -69,13 +82,24 @@ fn parse_item_fields(
                 .ok_or_else(|| format!("{at}.project: must be a non-empty string"))?,
         ),
     };
+    let incremental = match fields.get(INCREMENTAL) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) if kind == ItemKind::Flow => {
+            return Err(format!(
+                "{at}.{INCREMENTAL}: a flow has no incremental refresh (it applies to the extracts \
+                 of workbooks and data sources); remove it"
+            ));
+        }
+        Some(Value::Bool(true)) => true,
+        Some(_) => return Err(format!("{at}.{INCREMENTAL}: must be true or false")),
+    };
     if by_id {
         if project.is_some() {
             return Err(format!(
                 "{at}.project: not allowed with \"{key}\" (a LUID needs no project)"
             ));
         }
-        return Ok((kind, Locator::Id(value.trim().to_owned())));
+        return Ok((kind, Locator::Id(value.trim().to_owned()), incremental));
     }
     Ok((
         kind,
@@ -83,6 +107,7 @@ fn parse_item_fields(
             name: value,
             project,
         },
+        incremental,
     ))
 }
 
@@ -107,13 +132,14 @@ pub(super) fn parse_entry(index: usize, entry: &Value) -> Result<Entry, TargetsE
             ))),
         };
     }
-    let (kind, locator) =
+    let (kind, locator, incremental) =
         parse_item_fields(fields, &at, &["jobs", "exposures"]).map_err(TargetsError)?;
     Ok(Entry::Item(Target {
         kind,
         locator,
         jobs,
         exposure: None,
+        incremental,
     }))
 }
 

@@ -149,7 +149,8 @@ fn exposure_meta_uses_the_same_vocabulary_without_jobs() {
             Locator::Name {
                 name: "Sales".into(),
                 project: Some("Finance".into())
-            }
+            },
+            false
         ))
     );
     let err = parse_item(&serde_json::json!({"workbook": "Sales", "jobs": [1]}), at).unwrap_err();
@@ -172,4 +173,76 @@ fn wire_form_round_trips_and_rejects_ambiguity() {
     );
     assert_eq!(serde_json::from_str::<Target>(&text).unwrap(), target);
     assert!(serde_json::from_str::<Target>(r#"{"kind":"workbook","name":"a","id":"b"}"#).is_err());
+}
+
+#[test]
+fn flows_and_incremental_refreshes_are_items_too() {
+    let targets = Targets::parse(
+        r#"[{"flow": "Clean Orders", "project": "Prep", "jobs": [1]},
+            {"flow_id": " f-luid "},
+            {"workbook": "Sales", "incremental": true},
+            {"datasource_id": "ds-1", "incremental": false}]"#,
+    )
+    .unwrap();
+    let items: Vec<&Target> = targets
+        .all()
+        .iter()
+        .map(|e| match e {
+            Entry::Item(t) => t,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(items[0].kind, ItemKind::Flow);
+    assert_eq!(items[0].name(), Some("Clean Orders"));
+    assert_eq!(items[0].project(), Some("Prep"));
+    assert_eq!(
+        items[0].to_string(),
+        "flow \"Clean Orders\" in project \"Prep\""
+    );
+    assert_eq!(*items[1], Target::by_id(ItemKind::Flow, "f-luid"));
+    assert_eq!(
+        *items[2],
+        Target::named(ItemKind::Workbook, "Sales", None).incremental()
+    );
+    assert!(!items[3].incremental);
+    // The wire form carries "incremental" only when asked.
+    let text = serde_json::to_string(items[2]).unwrap();
+    assert!(text.ends_with(r#""incremental":true}"#), "{text}");
+    assert_eq!(serde_json::from_str::<Target>(&text).unwrap(), *items[2]);
+    assert!(
+        !serde_json::to_string(items[0])
+            .unwrap()
+            .contains("incremental")
+    );
+}
+
+#[test]
+fn a_bad_incremental_key_names_the_entry() {
+    for (raw, says) in [
+        (
+            r#"[{"workbook": "Sales", "incremental": "yes"}]"#,
+            "REFRESH_TARGETS[0].incremental: must be true or false",
+        ),
+        (
+            r#"[{"flow": "Prep", "incremental": true}]"#,
+            "REFRESH_TARGETS[0].incremental: a flow has no incremental refresh",
+        ),
+        (
+            r#"[{"flow": "Prep", "flow_id": "x"}]"#,
+            r#"both "flow" and "flow_id" given"#,
+        ),
+        (
+            r#"[{"flow_id": "x", "project": "P"}]"#,
+            "REFRESH_TARGETS[0].project: not allowed",
+        ),
+        (
+            r#"[{"incremental": true}]"#,
+            r#"one of "workbook", "datasource" or "flow" is required"#,
+        ),
+    ] {
+        let err = Targets::parse(raw).unwrap_err().to_string();
+        assert!(err.contains(says), "{raw}: {err}");
+    }
+    let err = parse_item(&serde_json::json!({"flow": "P", "incremental": 1}), "m").unwrap_err();
+    assert_eq!(err, "m.incremental: must be true or false");
 }

@@ -187,6 +187,9 @@ fn target_lines(target: &Followed) -> String {
     if let Some(id) = &report.id {
         line.push_str(&format!(" [id {id}]"));
     }
+    if report.incremental {
+        line.push_str(" (incremental)");
+    }
     line.push('\n');
     if let Some(took) =
         seconds_between(target.created_at.as_deref(), target.completed_at.as_deref())

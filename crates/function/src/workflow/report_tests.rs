@@ -22,6 +22,7 @@ fn followed(name: &str, result: RefreshResult, notes: Option<&str>) -> Followed 
         started_at: None,
         completed_at: Some("2027-01-15T08:03:05Z".into()),
         notes: notes.map(str::to_owned),
+        cancel: None,
     }
 }
 

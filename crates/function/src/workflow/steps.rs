@@ -188,13 +188,17 @@ impl Steps {
             let secrets = self.secrets().await?;
             let access = tableau_access(&secrets)?;
             let outcome = checker.check_jobs(access, &pending, deadline).await;
-            tracker::advance(
+            let timed_out = tracker::advance(
                 &mut state.reports,
                 &mut progress,
                 outcome,
                 settings,
                 SystemTime::now(),
             );
+            if settings.cancel_on_timeout && !timed_out.is_empty() {
+                let cancelled = checker.cancel_jobs(access, &timed_out, deadline).await;
+                tracker::record_cancels(&mut state.reports, &cancelled);
+            }
         } else {
             progress.done = true;
         }
@@ -265,5 +269,6 @@ fn unfollowed(report: TargetReport) -> Followed {
         started_at: None,
         completed_at: None,
         notes: None,
+        cancel: None,
     }
 }

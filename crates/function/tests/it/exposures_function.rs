@@ -19,7 +19,8 @@ const EXPOSURES: &str = r#"[{"exposures": true}]"#;
 async fn tableau_with(workbook: fake_tableau::Item) -> FakeTableau {
     let (mut workbooks, datasources) = catalogue();
     workbooks.push(workbook);
-    let fake = FakeTableau::start(workbooks, datasources).await;
+    let flows = exposures_harness::catalogue_of("flow");
+    let fake = FakeTableau::with_flows(workbooks, datasources, flows).await;
     fake.state.lock().unwrap().known_ids_only = true;
     fake
 }

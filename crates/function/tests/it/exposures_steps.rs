@@ -31,6 +31,7 @@ fn steps(tableau: &FakeTableau, cloud: &FakeDbtCloud) -> Steps {
             poll_initial: Duration::from_secs(1),
             poll_max: Duration::from_secs(2),
             timeout: Duration::from_secs(60),
+            cancel_on_timeout: true,
         }),
         report: ReportSettings {
             notify_all: false,
@@ -116,7 +117,8 @@ async fn a_routed_item_also_named_by_an_exposure_is_refreshed_once() {
     let refreshed = step(&steps, "refresh", resolved).await;
     assert_eq!(refresh_posts(&tableau).await, expected_posts(&expected));
     let queued = refreshed["reports"].as_array().unwrap().iter();
-    assert_eq!(queued.filter(|r| r["result"] == "queued").count(), 11);
+    // The success set's thirteen: extracts (one incremental) and the Prep flow.
+    assert_eq!(queued.filter(|r| r["result"] == "queued").count(), 13);
 }
 
 #[tokio::test]

@@ -40,3 +40,5 @@ mod workflow_steps;
 #[cfg(feature = "workflow")]
 mod workflow_webhook;
 mod truth_function;
+#[cfg(feature = "workflow")]
+mod more_kinds_function;

@@ -33,6 +33,7 @@ fn steps(fake: &fake_tableau::FakeTableau) -> Steps {
             poll_initial: Duration::from_secs(1),
             poll_max: Duration::from_secs(2),
             timeout: Duration::from_secs(60),
+            cancel_on_timeout: true,
         }),
         report: ReportSettings {
             notify_all: false,

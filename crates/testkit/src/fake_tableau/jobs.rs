@@ -78,10 +78,13 @@ impl Default for JobScript {
 
 #[derive(Debug)]
 pub struct FakeJob {
+    /// "workbook", "datasource" or "flow".
     pub kind: &'static str,
     pub item_id: String,
     pub created: SystemTime,
     pub reads: u32,
+    /// Cancel Job accepted: the job ends with finishCode 2 at the next read.
+    pub cancelled: bool,
 }
 
 #[derive(Default)]
@@ -117,6 +120,7 @@ impl Jobs {
             item_id: item_id.into(),
             created: SystemTime::now(),
             reads: 0,
+            cancelled: false,
         };
         self.jobs.insert(id.clone(), job);
         id
@@ -142,22 +146,31 @@ impl Jobs {
         };
         job.reads += 1;
         let (reads, created) = (job.reads, job.created);
-        let (kind, item_id) = (job.kind, job.item_id.clone());
+        let (kind, item_id, cancelled) = (job.kind, job.item_id.clone(), job.cancelled);
         let ended = script.finish_code.filter(|_| {
             reads > script.running_reads && created.elapsed().unwrap_or_default() >= script.runs_for
         });
+        let ended = if cancelled { Some(2) } else { ended };
+        let flow = kind == "flow";
         let mut body = json!({
-            "id": id, "mode": "Asynchronous", "type": "RefreshExtract",
+            "id": id, "mode": "Asynchronous",
+            "type": if flow { "RunFlow" } else { "RefreshExtract" },
             "createdAt": utc(created),
         });
+        // tableauserverclient's flow_refresh.xml: `runFlowJobType flowRunId` holding
+        // `flow id name`; where a flow run's notes sit is not in any sample, so
+        // they go there too (the crate reads notes wherever they are).
         let mut refresh = json!({kind: {"id": item_id, "name": self.names.get(&item_id)}});
+        if flow {
+            refresh["flowRunId"] = json!(format!("run-{item_id}"));
+        }
         match ended {
             Some(code) => {
                 body["progress"] = self.number(100);
                 body["startedAt"] = json!(utc(created));
                 body["completedAt"] = json!(utc(SystemTime::now()));
                 body["finishCode"] = self.number(code.into());
-                if let Some(notes) = &script.notes {
+                if let Some(notes) = script.notes.as_ref().filter(|_| !cancelled) {
                     refresh["notes"] = json!(notes);
                 }
             }
@@ -168,7 +181,11 @@ impl Jobs {
                 body["startedAt"] = json!(utc(created));
             }
         }
-        body["extractRefreshJob"] = refresh;
+        body[if flow {
+            "runFlowJobType"
+        } else {
+            "extractRefreshJob"
+        }] = refresh;
         ResponseTemplate::new(200).set_body_json(json!({"job": body}))
     }
 

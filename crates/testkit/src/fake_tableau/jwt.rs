@@ -11,6 +11,8 @@ pub const APP_USERNAME: &str = "refresh-bot@example.com";
 pub const SCOPE_READ: &str = "tableau:content:read";
 pub const SCOPE_REFRESH: &str = "tableau:tasks:run";
 pub const SCOPE_JOBS: &str = "tableau:jobs:read";
+/// Cancel Job's scope: the crate's guess (unverified), checked here alike.
+pub const SCOPE_CANCEL: &str = "tableau:jobs:update";
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now()

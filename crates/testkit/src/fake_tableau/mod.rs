@@ -9,9 +9,11 @@
 //! never seen before. JWT sessions live side by side (a sign-in ends no other
 //! session), and each call checks the session's `scp` the way Tableau does: a
 //! method outside the scopes answers 401002 (tableau/server-client-python
-//! #1320, #1581). Jobs and Query Job: jobs.rs.
+//! #1320, #1581). Jobs and Query Job: jobs.rs. Prep flows (Run Flow Now), Cancel
+//! Job and the incremental refresh body with its REST API 3.25 rule: flows.rs.
 #![allow(dead_code)]
 
+mod flows;
 mod jobs;
 mod jwt;
 pub mod proxy;
@@ -25,8 +27,8 @@ use dbt_tableau_engine::targets::{ItemKind, Target};
 #[allow(unused_imports)]
 pub use jobs::JobScript;
 pub use jwt::{
-    APP_CLIENT_ID, APP_SECRET_ID, APP_SECRET_VALUE, APP_USERNAME, SCOPE_JOBS, SCOPE_READ,
-    SCOPE_REFRESH,
+    APP_CLIENT_ID, APP_SECRET_ID, APP_SECRET_VALUE, APP_USERNAME, SCOPE_CANCEL, SCOPE_JOBS,
+    SCOPE_READ, SCOPE_REFRESH,
 };
 use respond::{List, RefreshItem, SignIn, SignOut};
 use serde_json::{Value, json};
@@ -142,6 +144,16 @@ pub struct State {
     /// whatever the JWT asks for.
     pub app_granted_scopes: Option<Vec<String>>,
     pub jobs: jobs::Jobs,
+    /// The REST API version the fake speaks (serverinfo, every path).
+    pub version: String,
+    /// Item ids refreshed with the incremental body, in order.
+    pub incremental_refreshes: Vec<String>,
+    /// Flow ids run with Run Flow Now, in order.
+    pub flow_runs: Vec<String>,
+    /// Job ids a Cancel Job request named (accepted or not), in order.
+    pub cancels: Vec<String>,
+    /// Per job id: a status and JSON body Cancel Job answers instead of accepting.
+    pub cancel_answers: HashMap<String, (u16, Value)>,
 }
 
 pub struct FakeTableau {
@@ -151,43 +163,68 @@ pub struct FakeTableau {
 
 impl FakeTableau {
     pub async fn start(workbooks: Vec<Item>, datasources: Vec<Item>) -> FakeTableau {
+        FakeTableau::start_full(VERSION, workbooks, datasources, Vec::new()).await
+    }
+
+    /// With Prep flows too (`GET flows`, Run Flow Now).
+    pub async fn with_flows(
+        workbooks: Vec<Item>,
+        datasources: Vec<Item>,
+        flows: Vec<Item>,
+    ) -> FakeTableau {
+        FakeTableau::start_full(VERSION, workbooks, datasources, flows).await
+    }
+
+    /// A fake speaking REST API `version` (e.g. "3.22", before incremental refresh).
+    pub async fn start_full(
+        version: &str,
+        workbooks: Vec<Item>,
+        datasources: Vec<Item>,
+        flows: Vec<Item>,
+    ) -> FakeTableau {
         let server = MockServer::start().await;
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            version: version.to_owned(),
+            ..State::default()
+        }));
         state.lock().unwrap().jobs.names = workbooks
             .iter()
             .chain(&datasources)
+            .chain(&flows)
             .map(|item| (item.id.clone(), item.name.clone()))
             .collect();
         Mock::given(method("GET"))
             .and(path("/api/2.4/serverinfo"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
                 "serverInfo": {"productVersion": {"value": "2025.1.0", "build": "20251.25.0101"},
-                               "restApiVersion": VERSION}})))
+                               "restApiVersion": version}})))
             .mount(&server)
             .await;
         Mock::given(method("POST"))
-            .and(path(format!("/api/{VERSION}/auth/signin")))
+            .and(path(format!("/api/{version}/auth/signin")))
             .respond_with(SignIn(state.clone()))
             .mount(&server)
             .await;
         Mock::given(method("POST"))
-            .and(path(format!("/api/{VERSION}/auth/signout")))
+            .and(path(format!("/api/{version}/auth/signout")))
             .respond_with(SignOut(state.clone()))
             .mount(&server)
             .await;
         Mock::given(method("GET"))
             .and(path_regex(format!(
-                "^/api/{VERSION}/sites/{SITE_ID}/jobs/[^/]+$"
+                "^/api/{version}/sites/{SITE_ID}/jobs/[^/]+$"
             )))
             .respond_with(jobs::QueryJob(state.clone()))
             .mount(&server)
             .await;
+        flows::mount(&server, &state, &format!("/api/{version}/sites/{SITE_ID}")).await;
         for (plural, singular, items) in [
             ("workbooks", "workbook", workbooks),
             ("datasources", "datasource", datasources),
+            ("flows", "flow", flows),
         ] {
             Mock::given(method("GET"))
-                .and(path(format!("/api/{VERSION}/sites/{SITE_ID}/{plural}")))
+                .and(path(format!("/api/{version}/sites/{SITE_ID}/{plural}")))
                 .respond_with(List {
                     state: state.clone(),
                     plural,
@@ -196,9 +233,13 @@ impl FakeTableau {
                 })
                 .mount(&server)
                 .await;
+            // A flow has no extract refresh: a POST there meets wiremock's 404.
+            if plural == "flows" {
+                continue;
+            }
             Mock::given(method("POST"))
                 .and(path_regex(format!(
-                    "^/api/{VERSION}/sites/{SITE_ID}/{plural}/[^/]+/refresh$"
+                    "^/api/{version}/sites/{SITE_ID}/{plural}/[^/]+/refresh$"
                 )))
                 .respond_with(RefreshItem(state.clone()))
                 .mount(&server)
@@ -317,6 +358,10 @@ impl FakeTableau {
 
 pub fn workbook(name: &str, project: Option<&str>) -> Target {
     Target::named(ItemKind::Workbook, name, project)
+}
+
+pub fn flow(name: &str, project: Option<&str>) -> Target {
+    Target::named(ItemKind::Flow, name, project)
 }
 
 pub fn datasource(name: &str, project: Option<&str>) -> Target {

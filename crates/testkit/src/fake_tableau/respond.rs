@@ -266,11 +266,15 @@ impl Respond for RefreshItem {
         if let Some(refusal) = out_of_scope(&state, request, SCOPE_REFRESH) {
             return refusal;
         }
-        if request.body_json::<Value>().ok() != Some(json!({})) {
-            return bad_filter("refresh body must be {}");
-        }
+        let incremental = match super::flows::refresh_body(&state, request) {
+            Ok(incremental) => incremental,
+            Err(refusal) => return refusal,
+        };
         let segments: Vec<&str> = request.url.path().split('/').collect();
         let id = segments[segments.len() - 2];
+        if incremental {
+            state.incremental_refreshes.push(id.to_owned());
+        }
         let kind = match segments[segments.len() - 3] {
             "workbooks" => "workbook",
             _ => "datasource",

@@ -103,12 +103,17 @@ pub async fn cloud_steps() -> FakeDbtCloud {
 /// the fake doesn't hold answers Tableau's 404.
 pub async fn tableau() -> FakeTableau {
     let (workbooks, datasources) = catalogue();
-    let fake = FakeTableau::start(workbooks, datasources).await;
+    let fake = FakeTableau::with_flows(workbooks, datasources, catalogue_of("flow")).await;
     fake.state.lock().unwrap().known_ids_only = true;
     fake
 }
 
 pub fn catalogue() -> (Vec<Item>, Vec<Item>) {
+    (catalogue_of("workbook"), catalogue_of("datasource"))
+}
+
+/// The catalogue's items of one kind: "workbook", "datasource" or "flow".
+pub fn catalogue_of(kind: &str) -> Vec<Item> {
     let mut items: BTreeMap<(String, String), Item> = BTreeMap::new();
     for name in ["build", "steps", "success"] {
         let text = std::fs::read_to_string(set(name).join("manifest.json")).unwrap();
@@ -130,21 +135,25 @@ pub fn catalogue() -> (Vec<Item>, Vec<Item>) {
             }
         }
     }
-    let of = |kind: &str| {
-        items
-            .iter()
-            .filter(|((k, _), _)| k == kind)
-            .map(|(_, it)| it.clone())
-            .collect::<Vec<_>>()
-    };
-    (of("workbook"), of("datasource"))
+    items
+        .iter()
+        .filter(|((k, _), _)| k == kind)
+        .map(|(_, it)| it.clone())
+        .collect()
 }
 
 /// One `meta.tableau` object as the fake's item: `None` unless it names
 /// exactly one item.
 fn catalogue_item(entry: &Value) -> Option<(String, Item)> {
     let entry = entry.as_object()?;
-    let keys = ["workbook", "datasource", "workbook_id", "datasource_id"];
+    let keys = [
+        "workbook",
+        "datasource",
+        "flow",
+        "workbook_id",
+        "datasource_id",
+        "flow_id",
+    ];
     let named: Vec<&str> = keys
         .into_iter()
         .filter(|k| entry.contains_key(*k))
@@ -172,7 +181,11 @@ pub fn fake_id(kind: &str, name: &str, project: Option<&str>) -> String {
             false => '-',
         })
         .collect();
-    let prefix = if kind == "workbook" { "wb" } else { "ds" };
+    let prefix = match kind {
+        "workbook" => "wb",
+        "flow" => "flow",
+        _ => "ds",
+    };
     format!("{prefix}-{slug}")
 }
 
@@ -235,9 +248,10 @@ pub fn refresh_path(v: &Value) -> String {
 
 /// `workbooks/<id>` for every refresh POST the fake Tableau received, sorted.
 pub async fn refresh_posts(tableau: &FakeTableau) -> Vec<String> {
-    let mut posts: Vec<String> = tableau
-        .requests("POST", "/refresh")
-        .await
+    // A flow's is Run Flow Now: `flows/<id>/run`.
+    let mut requests = tableau.requests("POST", "/refresh").await;
+    requests.extend(tableau.requests("POST", "/run").await);
+    let mut posts: Vec<String> = requests
         .iter()
         .map(|r| {
             let segments: Vec<&str> = r.url.path().rsplit('/').skip(1).take(2).collect();
@@ -287,6 +301,8 @@ pub fn assert_decision(answer: &Value, expected: &Value, result: &str) -> Vec<Va
     for element in &refreshed {
         let item = want[&key(element)];
         assert_eq!(element["exposure"], item["exposures"][0], "{element}");
+        // "incremental": true where the exposure asked for it, absent elsewhere.
+        assert_eq!(element["incremental"], item["incremental"], "{element}");
         assert!(element["error"].is_null(), "{element}");
         if result == "queued" {
             assert!(element["job_id"].is_string(), "{element}");
