@@ -86,19 +86,24 @@ fn the_alarm_watches_the_metric_the_function_writes() {
     use dbt_tableau_engine::targets::ItemKind;
     let template = include_str!("../../../../template.yaml");
     let namespace = dbt_tableau_refresh::metrics::NAMESPACE;
+    // "exposure": a malformed exposure's failure (TargetReport::kind_name).
+    let kinds = [
+        ItemKind::Workbook.as_str(),
+        ItemKind::Datasource.as_str(),
+        ItemKind::Flow.as_str(),
+        "exposure",
+    ];
     assert_eq!(
         template
             .matches(&format!("Namespace: {namespace}\n"))
             .count(),
-        3
+        kinds.len()
     );
-    assert_eq!(template.matches("MetricName: RefreshFailed\n").count(), 3);
-    // "exposure": a malformed exposure's failure (TargetReport::kind_name).
-    for kind in [
-        ItemKind::Workbook.as_str(),
-        ItemKind::Datasource.as_str(),
-        "exposure",
-    ] {
+    assert_eq!(
+        template.matches("MetricName: RefreshFailed\n").count(),
+        kinds.len()
+    );
+    for kind in kinds {
         let dimension = format!("Dimensions: [{{ Name: Kind, Value: {kind} }}]");
         assert!(template.contains(&dimension), "{dimension}");
     }
