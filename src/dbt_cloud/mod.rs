@@ -11,10 +11,12 @@ pub mod artifacts;
 pub mod error;
 mod http;
 pub mod run;
+pub mod stream;
 
 pub use artifacts::{RunArtifacts, TempFile};
 pub use error::{DbtCloudError, Resource};
 pub use run::{Run, RunStep};
+pub use stream::{ArtifactReader, RunStream};
 
 use std::time::Duration;
 

@@ -16,6 +16,7 @@ mod items;
 mod manifest;
 mod plan;
 mod run_results;
+mod scan;
 
 pub use decide::{Decision, Verdict, decide};
 pub use error::{Artifact, ExposuresError};
