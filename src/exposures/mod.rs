@@ -38,3 +38,5 @@ mod props;
 mod reader_tests;
 #[cfg(test)]
 mod run_results_tests;
+#[cfg(test)]
+mod scan_tests;

@@ -35,6 +35,14 @@ pub(super) struct Scanner<R> {
     capture: Option<Vec<u8>>,
 }
 
+/// Why [`Scanner::skip_value`]'s loop left the buffer.
+enum Stop {
+    Refill,
+    Escape,
+    Done,
+    Bad(u8),
+}
+
 /// What the next value is, by its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -324,27 +332,7 @@ impl<R: Read> Scanner<R> {
         if !self.fill()? {
             return Ok(0);
         }
-        let bytes = &self.buf[self.pos..self.end];
-        let mut i = 0;
-        while i + 8 <= bytes.len() {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&bytes[i..i + 8]);
-            let w = u64::from_le_bytes(word);
-            let quote = w ^ (ONES * u64::from(b'"'));
-            let backslash = w ^ (ONES * u64::from(b'\\'));
-            let special = (quote.wrapping_sub(ONES) & !quote)
-                | (backslash.wrapping_sub(ONES) & !backslash)
-                | (w.wrapping_sub(ONES * 0x20) & !w);
-            let special = special & HIGHS;
-            if special != 0 {
-                return Ok(i + (special.trailing_zeros() / 8) as usize);
-            }
-            i += 8;
-        }
-        while i < bytes.len() && !matches!(bytes[i], b'"' | b'\\' | 0..=0x1f) {
-            i += 1;
-        }
-        Ok(i)
+        Ok(plain_end(&self.buf[..self.end], self.pos) - self.pos)
     }
 
     /// After a backslash: one escape, decoded into `out` when given.
@@ -409,45 +397,87 @@ impl<R: Read> Scanner<R> {
         Ok(n)
     }
 
-    /// Consumes one value of any kind without building it.
+    /// Consumes one value of any kind without building it. The hot loop: it
+    /// runs over the buffer with local indices and only leaves it to refill, so
+    /// it stays fast in the size-optimised binary too.
     pub(super) fn skip_value(&mut self) -> Result<(), ExposuresError> {
-        self.peek_some()?;
+        match self.peek_some()? {
+            b'"' => return self.skip_string(),
+            b'{' | b'[' => {}
+            _ => return self.skip_scalar(),
+        }
         self.stack.clear();
+        let mut in_string = false;
         loop {
-            if !self.fill()? {
-                return Err(self.eof());
-            }
-            let b = self.buf[self.pos];
-            match b {
-                b'"' => self.skip_string()?,
-                b'{' => {
-                    self.stack.push(b'}');
-                    self.advance(1);
-                }
-                b'[' => {
-                    self.stack.push(b']');
-                    self.advance(1);
-                }
-                b'}' | b']' => {
-                    if self.stack.pop() != Some(b) {
-                        return Err(self.malformed(format!("unexpected `{}`", b as char)));
+            let (start, end) = (self.pos, self.end);
+            let mut i = start;
+            let mut stop = Stop::Refill;
+            {
+                let buf = &self.buf[..end];
+                let stack = &mut self.stack;
+                while i < end {
+                    if in_string {
+                        i = plain_end(buf, i);
+                        if i == end {
+                            break;
+                        }
+                        match buf[i] {
+                            b'"' => {
+                                in_string = false;
+                                i += 1;
+                            }
+                            b'\\' => {
+                                stop = Stop::Escape;
+                                i += 1;
+                                break;
+                            }
+                            _ => {
+                                stop = Stop::Bad(buf[i]);
+                                break;
+                            }
+                        }
+                        continue;
                     }
-                    self.advance(1);
-                }
-                _ if self.stack.is_empty() => return self.skip_scalar(),
-                _ => {
-                    // Scalars and the punctuation between values inside brackets:
-                    // a run of the characters JSON allows there.
-                    let run = self.run_of(&INSIDE);
-                    if run == 0 {
-                        return Err(self.unexpected(b));
+                    let b = buf[i];
+                    match b {
+                        b'"' => in_string = true,
+                        b'{' => stack.push(b'}'),
+                        b'[' => stack.push(b']'),
+                        b'}' | b']' => {
+                            if stack.pop() != Some(b) {
+                                stop = Stop::Bad(b);
+                                break;
+                            }
+                            if stack.is_empty() {
+                                i += 1;
+                                stop = Stop::Done;
+                                break;
+                            }
+                        }
+                        _ if INSIDE[b as usize] => {}
+                        _ => {
+                            stop = Stop::Bad(b);
+                            break;
+                        }
                     }
-                    self.advance(run);
-                    continue;
+                    i += 1;
                 }
             }
-            if self.stack.is_empty() {
-                return Ok(());
+            self.advance(i - start);
+            match stop {
+                Stop::Done => return Ok(()),
+                Stop::Escape => self.escape(None)?,
+                Stop::Bad(b) if in_string => {
+                    return Err(self.malformed(format!(
+                        "control character {b:#04x} found while parsing a string"
+                    )));
+                }
+                Stop::Bad(b) => return Err(self.unexpected(b)),
+                Stop::Refill => {
+                    if !self.fill()? {
+                        return Err(self.eof());
+                    }
+                }
             }
         }
     }
@@ -489,6 +519,34 @@ impl<R: Read> Scanner<R> {
         *out = self.capture.take().unwrap_or_default();
         skipped
     }
+}
+
+/// The index of the first `"`, `\` or control character in `bytes` from `from`,
+/// or `bytes.len()`: eight bytes per step (a byte is special when it equals `"`
+/// or `\`, or is below 0x20; the tests below find the first such byte of a
+/// little-endian word exactly).
+#[inline(always)]
+fn plain_end(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        let special = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w);
+        let special = special & HIGHS;
+        if special != 0 {
+            return i + (special.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && !matches!(bytes[i], b'"' | b'\\' | 0..=0x1f) {
+        i += 1;
+    }
+    i
 }
 
 const fn class(allowed: &[u8]) -> [bool; 256] {
