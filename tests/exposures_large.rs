@@ -50,23 +50,22 @@ fn write_padded(out: &mut impl Write) -> usize {
     let mut written = 0;
     let mut put = |bytes: &[u8]| {
         out.write_all(bytes).unwrap();
-        written += bytes.len();
+        bytes.len()
     };
-    put(b"{\"results\": [");
+    written += put(b"{\"results\": [");
     let mut first = true;
     while written < AT_LEAST {
         for result in &results {
             let mut result = result.clone();
             result["compiled_code"] = Value::String(sql.clone());
-            put(if first { b"" } else { b", " });
+            written += put(if first { b"" } else { b", " });
             first = false;
-            put(serde_json::to_string(&result).unwrap().as_bytes());
+            written += put(serde_json::to_string(&result).unwrap().as_bytes());
         }
     }
-    put(b"], ");
+    written += put(b"], ");
     let rest = serde_json::to_string(&doc).unwrap();
-    put(&rest.as_bytes()[1..]);
-    written
+    written + put(&rest.as_bytes()[1..])
 }
 
 /// A dbt Cloud of one run with one step, on a thread: the run, the real
@@ -84,7 +83,7 @@ fn fake_dbt_cloud() -> String {
     format!("http://{address}")
 }
 
-fn serve(mut stream: std::net::TcpStream) {
+fn serve(stream: std::net::TcpStream) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request = String::new();
     reader.read_line(&mut request).unwrap();
