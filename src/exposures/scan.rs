@@ -297,33 +297,6 @@ impl<R: Read> Scanner<R> {
         }
     }
 
-    /// Consumes a string without keeping it.
-    fn skip_string(&mut self) -> Result<(), ExposuresError> {
-        self.advance(1);
-        loop {
-            let run = self.plain_run()?;
-            self.advance(run);
-            if !self.fill()? {
-                return Err(self.malformed("EOF while parsing a string"));
-            }
-            match self.buf[self.pos] {
-                b'"' => {
-                    self.advance(1);
-                    return Ok(());
-                }
-                b'\\' => {
-                    self.advance(1);
-                    self.escape(None)?;
-                }
-                0..=0x1f => {
-                    return Err(self.malformed("control character found while parsing a string"));
-                }
-                // The run stopped at the buffer's end.
-                _ => {}
-            }
-        }
-    }
-
     /// How many bytes from `pos` are plain string content (no `"`, `\` or control
     /// character), within the buffer; 0 when the buffer is used up or the next
     /// byte is special.
@@ -401,10 +374,8 @@ impl<R: Read> Scanner<R> {
     /// runs over the buffer with local indices and only leaves it to refill, so
     /// it stays fast in the size-optimised binary too.
     pub(super) fn skip_value(&mut self) -> Result<(), ExposuresError> {
-        match self.peek_some()? {
-            b'"' => return self.skip_string(),
-            b'{' | b'[' => {}
-            _ => return self.skip_scalar(),
+        if !matches!(self.peek_some()?, b'"' | b'{' | b'[') {
+            return self.skip_scalar();
         }
         self.stack.clear();
         let mut in_string = false;
@@ -425,7 +396,15 @@ impl<R: Read> Scanner<R> {
                             b'"' => {
                                 in_string = false;
                                 i += 1;
+                                if stack.is_empty() {
+                                    stop = Stop::Done;
+                                    break;
+                                }
                             }
+                            // SQL is full of `\n` and `\"`: the common escapes are
+                            // crossed here; `\u` and one cut by the buffer's end
+                            // go the slow way.
+                            b'\\' if i + 1 < end && SHORT_ESCAPE[buf[i + 1] as usize] => i += 2,
                             b'\\' => {
                                 stop = Stop::Escape;
                                 i += 1;
@@ -559,6 +538,8 @@ const fn class(allowed: &[u8]) -> [bool; 256] {
     table
 }
 
+/// What may follow a backslash, `u` (four hex digits follow) aside.
+static SHORT_ESCAPE: [bool; 256] = class(b"\"\\/bfnrt");
 /// The characters of numbers and of `true`, `false`, `null`.
 static SCALAR: [bool; 256] = class(b"0123456789+-.eEtrufalsn");
 /// Those and what may come between values inside brackets: whitespace, `,`, `:`.

@@ -50,9 +50,9 @@ impl DbtCloudResolver {
         // what the decision keeps, whatever the artifacts weigh, and a parse
         // stops with its download at the deadline.
         let manifest: Consume<Result<ManifestView, ExposuresError>> =
-            Arc::new(|reader| exposures::read_manifest(reader));
+            Arc::new(exposures::read_manifest);
         let step: Consume<Result<RunResults, ExposuresError>> =
-            Arc::new(|reader| exposures::read_run_results(reader));
+            Arc::new(exposures::read_run_results);
         let mut outcome = RunOutcome::default();
         let mut bad_step: Option<(u32, ExposuresError)> = None;
         let fold = |number: u32, parsed: Result<RunResults, ExposuresError>| match parsed {
