@@ -6,7 +6,13 @@ process: wall time from spawn to exit; peak RSS is the kernel's VmHWM, which eac
 reports at its end (wait4's ru_maxrss would also count this runner's memory, which
 the child had before its exec). The Rust side is then run once more with --check against the
 reference's decision: the two must decide alike. Full run only (the 20,000-model
-inputs take ~40 s to generate and the reference ~15 s to read)."""
+inputs take ~40 s to generate and the reference ~15 s to read).
+
+Issue 16 adds, for every size, the heavy run_results (make_manifest.py --heavy:
+compiled SQL in every result) and the Rust figures at a 128 MB Lambda's CPU share
+(/work/shared/tools/lambda-cpu 128, or $LAMBDA_CPU), from files and through the
+function's resolver over HTTP (bench/artifact_server.py standing in for dbt Cloud,
+outside the CPU limit), each with its peak RSS, side by side."""
 import hashlib
 import json
 import os
@@ -18,6 +24,10 @@ import time
 
 from harness import HERE, PROFILE, ROOT, TARGET_DIR, WORKDIR, log
 
+LAMBDA_CPU = os.environ.get(
+    "LAMBDA_CPU", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "tools", "lambda-cpu"))
+SHARE_RUNS = 2
+
 MODELS = (1000, 5000, 20000)
 RUST_RUNS, PYTHON_RUNS = 3, 2
 EXAMPLE = os.path.join(TARGET_DIR, PROFILE, "examples", "resolve_bench")
@@ -25,10 +35,10 @@ GENERATOR = ["bench/make_manifest.py", "bench/manifest_nodes.py",
              "tests/artifacts/build/manifest.json", "tests/artifacts/build/run_results.json"]
 
 
-def inputs(n):
-    """target/bench/manifest-N/, generated unless a matching copy is there."""
-    out = os.path.join(WORKDIR, f"manifest-{n}")
-    digest = hashlib.sha256(str(n).encode())
+def inputs(n, heavy=False):
+    """target/bench/manifest-N[-heavy]/, generated unless a matching copy is there."""
+    out = os.path.join(WORKDIR, f"manifest-{n}" + ("-heavy" if heavy else ""))
+    digest = hashlib.sha256(f"{n} {heavy}".encode())
     for path in GENERATOR:
         with open(os.path.join(ROOT, path), "rb") as f:
             digest.update(f.read())
@@ -40,8 +50,8 @@ def inputs(n):
     except OSError:
         pass
     log(f"==> generating {n}-model artifacts into {os.path.relpath(out, ROOT)}")
-    subprocess.run([sys.executable, os.path.join(HERE, "make_manifest.py"), "--models", str(n), "--out", out],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, os.path.join(HERE, "make_manifest.py"), "--models", str(n), "--out", out]
+                   + (["--heavy"] if heavy else []), check=True, stdout=subprocess.DEVNULL)
     with open(stamp, "w") as f:
         f.write(digest.hexdigest())
     return files
@@ -79,6 +89,93 @@ def warm_cache(paths):
         with open(path, "rb") as f:
             while f.read(1 << 20):
                 pass
+
+
+def share_available():
+    """Whether lambda-cpu can run here (root, a cgroup cpu controller)."""
+    if not os.path.exists(LAMBDA_CPU):
+        return False
+    return subprocess.call([LAMBDA_CPU, "128", "--", "true"], stderr=subprocess.DEVNULL) == 0
+
+
+def http_peak(out, _err):
+    found = re.search(r"VmHWM at the end ([0-9.]+) MB", out)
+    return float(found.group(1)) * 1024 if found else None
+
+
+def rust_figures(n, heavy, workdir, share):
+    """(label, [(wall s, peak KiB)]) for the Rust resolver from files and over HTTP,
+    at full CPU and, when `share`, at 128 MB's share."""
+    files = inputs(n, heavy)
+    warm_cache(files)
+    tag = f"{n}-{'heavy' if heavy else 'light'}"
+    server = subprocess.Popen([sys.executable, os.path.join(HERE, "artifact_server.py"), os.path.dirname(files[0])],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+        rows = []
+        for label, cmd, peak in (("files", [EXAMPLE, *files], rust_peak),
+                                 ("HTTP", [EXAMPLE, "--dbt-cloud", url], http_peak)):
+            for cpu in ("full", "128 MB") if share else ("full",):
+                runs = RUST_RUNS if cpu == "full" else SHARE_RUNS
+                prefix = [LAMBDA_CPU, "128", "--"] if cpu != "full" else []
+                figures = []
+                for i in range(runs):
+                    log(f"==> exposures, {tag}, {label}, {cpu} CPU: run {i + 1}")
+                    figures.append(timed(prefix + cmd, os.path.join(workdir, f"exposures-{tag}-{label}.txt"), peak))
+                rows.append((label, cpu, figures))
+        return {"models": n, "heavy": heavy, "sizes": [os.path.getsize(f) for f in files], "rows": rows}
+    finally:
+        server.kill()
+        server.wait()
+
+
+def measure_share(workdir):
+    share = share_available()
+    if not share:
+        log(f"no usable {LAMBDA_CPU}: the 128 MB figures are left out")
+    return [rust_figures(n, heavy, workdir, share) for n in MODELS for heavy in (False, True)]
+
+
+def report_share(entries):
+    L = ["### Exposures at Lambda's size (issue 16): full CPU and a 128 MB function's CPU share", ""]
+    L.append(f"The Rust resolver as a whole process (wall time, median of {RUST_RUNS} runs at full CPU and "
+             f"{SHARE_RUNS} at 128/1769 of a vCPU under `lambda-cpu 128`; peak RSS the largest VmHWM). "
+             "*files*: examples/resolve_bench.rs over the files; *HTTP*: `--dbt-cloud`, the function's "
+             "resolver fetching the run, the manifest and the run_results from bench/artifact_server.py "
+             "(outside the CPU limit) and parsing them as they arrive. Heavy: compiled SQL in every result "
+             "(make_manifest.py --heavy).")
+    L.append("")
+    L.append("| models | run_results | manifest / run_results | files, full CPU | files, 128 MB | HTTP, full CPU | "
+             "HTTP, 128 MB | peak RSS (largest) |")
+    L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for e in entries:
+        cells = {}
+        peak = 0
+        for label, cpu, figures in e["rows"]:
+            cells[(label, cpu)] = f"{statistics.median(w for w, _ in figures):.2f} s"
+            peak = max(peak, max(k for _, k in figures))
+        get = lambda label, cpu: cells.get((label, cpu), "n/a")  # noqa: E731
+        L.append(f"| {e['models']:,} | {'heavy' if e['heavy'] else 'light'} | {e['sizes'][0] / 1e6:.0f} MB / "
+                 f"{e['sizes'][1] / 1e6:.1f} MB | {get('files', 'full')} | {get('files', '128 MB')} | "
+                 f"{get('HTTP', 'full')} | {get('HTTP', '128 MB')} | {peak / 1024:.1f} MB |")
+    L.append("")
+    return L
+
+
+def share_targets(entries):
+    big = next((e for e in entries if e["models"] == max(MODELS) and e["heavy"]), None)
+    if big is None:
+        return []
+    rows = {(label, cpu): figures for label, cpu, figures in big["rows"]}
+    out = []
+    if ("HTTP", "128 MB") in rows:
+        wall = statistics.median(w for w, _ in rows[("HTTP", "128 MB")])
+        out.append(("exposures, 20,000 models heavy over HTTP, judged within 10 s at 128 MB's CPU share",
+                    f"{wall:.2f} s", wall < 10))
+    peak = max(k for figures in rows.values() for _, k in figures)
+    out.append(("exposures, 20,000 models heavy: peak RSS < 48 MiB", f"{peak / 1024:.1f} MB", peak < 48 * 1024))
+    return out
 
 
 def measure(workdir):
@@ -163,4 +260,10 @@ def targets(entries):
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(WORKDIR), indent=1))
+    if "--share" in sys.argv:
+        entries = measure_share(WORKDIR)
+        print("\n".join(report_share(entries)))
+        for target in share_targets(entries):
+            print(target)
+    else:
+        print(json.dumps(measure(WORKDIR), indent=1))

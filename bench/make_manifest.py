@@ -3,7 +3,7 @@
 `dbt build` over N models, for benchmarking the exposure resolver on big inputs.
 
 Usage:
-    bench/make_manifest.py --models N [--exposures E] [--seed S] [--out DIR]
+    bench/make_manifest.py --models N [--exposures E] [--seed S] [--out DIR] [--heavy]
         [--template tests/artifacts/build/manifest.json]
 
 Writes DIR/manifest.json and DIR/run_results.json (default DIR: target/bench/manifest-N).
@@ -23,6 +23,10 @@ and a few warn-severity tests warn; the children of an errored model or of a mod
 with a failing test are skipped, as are tests of skipped models. Exposures name
 Tableau items in every meta.tableau form (some without it, some malformed); dbt
 1.11 lists exposures in run_results too (no-op, or skipped below a failure).
+--heavy: each executed result's compiled_code is the SQL dbt >= 1.8 writes for a
+model with its ephemeral parents injected as CTEs (the node's compiled SQL and
+three injected CTEs), so run_results weighs what a large real project's does
+(82 MB at 20,000 models, against 37 MB without); the manifest is unchanged.
 Only the standard library is used.
 """
 
@@ -46,6 +50,8 @@ def parse_args(argv):
     p.add_argument("--exposures", type=int, default=300)
     p.add_argument("--seed", type=int, default=12)
     p.add_argument("--out")
+    p.add_argument("--heavy", action="store_true",
+                   help="compiled SQL with injected CTEs in every executed result")
     p.add_argument("--template", default=os.path.join(ROOT, "tests/artifacts/build/manifest.json"))
     p.add_argument("--template-results", default=None,
                    help="run_results.json of the template run (default: beside --template)")
@@ -289,7 +295,14 @@ def write_manifest(path, p):
         f.write("}")
 
 
-def write_results(path, p):
+def heavy_sql(uid, compiled):
+    """`compiled` with three ephemeral models injected ahead of it, as dbt does."""
+    name = uid.rsplit(".", 1)[-1]
+    ctes = ",\n".join(f"__dbt__cte__{name}_eph_{i} as (\n{compiled}\n)" for i in range(3))
+    return f"with {ctes}\n{compiled}"
+
+
+def write_results(path, p, heavy=False):
     meta = copy.deepcopy(p.t.results_meta)
     meta["args"] = dict(meta["args"], invocation_command="dbt build", which="build")
     with open(path, "w") as f:
@@ -303,7 +316,7 @@ def write_results(path, p):
                 r["message"] = f"Runtime Error in model {node.get('name')} ({node.get('original_file_path')})\n" \
                     "  Binder Error: Referenced column \"fx_rate\" not found in FROM clause!"
             if r.get("compiled_code") is not None and node.get("compiled_code"):
-                r["compiled_code"] = node["compiled_code"]
+                r["compiled_code"] = heavy_sql(uid, node["compiled_code"]) if heavy else node["compiled_code"]
             if r.get("relation_name") is not None:
                 r["relation_name"] = node.get("relation_name")
             f.write((", " if i else "") + json.dumps(r))
@@ -317,7 +330,7 @@ def main(argv):
     os.makedirs(out, exist_ok=True)
     project = build(args)
     write_manifest(os.path.join(out, "manifest.json"), project)
-    write_results(os.path.join(out, "run_results.json"), project)
+    write_results(os.path.join(out, "run_results.json"), project, args.heavy)
     counts = {}
     for uid, s in project.status.items():
         key = uid.split(".")[0] + ":" + s

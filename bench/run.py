@@ -328,6 +328,9 @@ def main():
         resolved = exposures_bench.measure(workdir)
         sections += exposures_bench.report(resolved)
         target_rows += exposures_bench.targets(resolved)
+        at_share = exposures_bench.measure_share(workdir)
+        sections += exposures_bench.report_share(at_share)
+        target_rows += exposures_bench.share_targets(at_share)
         failures += [f"exposures, {e['models']} models: the Rust resolver decides differently from the reference"
                      for e in resolved if not e["check_ok"] or e["differ"]]
     text = "# Benchmark results\n\n" + report(m, sizes, init_runs, configs, scaling, profiles, a.quick,

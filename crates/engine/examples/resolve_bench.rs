@@ -4,7 +4,13 @@
 //! python3 bench/make_manifest.py --models 20000 --out /tmp/m20000
 //! cargo run --release --example resolve_bench -- /tmp/m20000/manifest.json /tmp/m20000/run_results.json
 //!     [--check EXPECTED_DECISION_JSON]   (bench/exposures_reference.py's output)
+//! python3 bench/artifact_server.py /tmp/m20000    (prints PORT)
+//! cargo run --release --example resolve_bench -- --dbt-cloud http://127.0.0.1:PORT
 //! ```
+//!
+//! `--dbt-cloud URL` judges run 2 of account 1 through the function's resolver
+//! (the run, then the manifest and each step's run_results streamed over HTTP into
+//! the parser), on a current-thread runtime as the function runs it.
 //!
 //! Peak memory is the kernel's high-water mark of resident memory (VmHWM in
 //! /proc/self/status; Linux only): what a 128 MB Lambda's limit is held against.
@@ -26,6 +32,19 @@ use std::time::Instant;
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--dbt-cloud") {
+        return match args.get(1).map(|url| over_http(url)) {
+            Some(Ok(())) => ExitCode::SUCCESS,
+            Some(Err(e)) => {
+                eprintln!("resolve_bench: {e}");
+                ExitCode::from(2)
+            }
+            None => {
+                eprintln!("usage: resolve_bench --dbt-cloud URL");
+                ExitCode::from(2)
+            }
+        };
+    }
     let check = args.iter().position(|a| a == "--check").map(|i| {
         args.remove(i);
         (i < args.len()).then(|| args.remove(i))
@@ -164,6 +183,40 @@ fn compare(verdicts: &[Verdict], path: &str) -> Result<bool, Box<dyn std::error:
         want.len()
     );
     Ok(differences == 0)
+}
+
+/// The function's path: [`DbtCloudResolver`] against a dbt Cloud at `url`.
+fn over_http(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use dbt_tableau_engine::dbt_cloud::DbtCloud;
+    use dbt_tableau_engine::resolve::ExposureResolver;
+    use dbt_tableau_engine::resolve::cloud::DbtCloudResolver;
+    use dbt_tableau_engine::webhook::RunSummary;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let resolver = DbtCloudResolver::new(DbtCloud::new(DbtCloud::default_http()?, url)?);
+    let run = RunSummary {
+        account_id: Some("1".into()),
+        run_id: Some("2".into()),
+        ..RunSummary::default()
+    };
+    let token = secrecy::SecretString::from("dbtc_bench".to_owned());
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
+    let resolution = runtime
+        .block_on(resolver.resolve(&run, Some(&token), deadline))
+        .map_err(|f| f.error)?;
+    println!(
+        "dbt Cloud over HTTP: judged in {:.2} s: {} targets to refresh, {} reports",
+        started.elapsed().as_secs_f64(),
+        resolution.targets.len(),
+        resolution.reports.len()
+    );
+    println!(
+        "memory: VmHWM at the end {} MB",
+        kib_mb(status_kib("VmHWM"))
+    );
+    Ok(())
 }
 
 fn status_kib(field: &str) -> Option<u64> {

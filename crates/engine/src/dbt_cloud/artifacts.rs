@@ -2,7 +2,9 @@
 //!
 //! `manifest.json` is streamed to a temporary file chunk by chunk (a
 //! 20,000-model manifest is over 100 MB; the function has 128 MB), the
-//! `run_results.json` of each step is held in memory within a budget.
+//! `run_results.json` of each step is held in memory within a budget. The
+//! exposure resolver reads neither way: it streams every artifact straight
+//! into its parser ([`super::stream`]), without a cap.
 
 use super::DbtCloud;
 use super::error::{DbtCloudError, Resource};
@@ -136,10 +138,15 @@ impl Sink for FileSink {
         Ok(())
     }
 
-    fn write(&mut self, chunk: &[u8]) -> Result<(), DbtCloudError> {
-        self.writer.write_all(chunk).map_err(|e| self.failed(e))?;
-        self.temp.len += chunk.len() as u64;
-        Ok(())
+    fn write(&mut self, chunk: bytes::Bytes) -> crate::BoxFuture<'_, Result<(), DbtCloudError>> {
+        let written = match self.writer.write_all(&chunk) {
+            Ok(()) => {
+                self.temp.len += chunk.len() as u64;
+                Ok(())
+            }
+            Err(e) => Err(self.failed(e)),
+        };
+        Box::pin(std::future::ready(written))
     }
 }
 
@@ -277,10 +284,7 @@ impl DbtCloud {
         run: &Run,
         deadline: Instant,
     ) -> Result<Vec<(u32, Vec<u8>)>, DbtCloudError> {
-        let steps: Vec<Option<u32>> = match run.steps.len() {
-            0 => vec![None],
-            _ => run.steps.iter().map(|s| Some(s.index)).collect(),
-        };
+        let steps = steps_to_try(run);
         let mut results = Vec::new();
         let mut budget = RUN_RESULTS_BUDGET;
         for step in steps {
@@ -308,7 +312,7 @@ impl DbtCloud {
         Ok(results)
     }
 
-    fn artifact_url(&self, resource: &Resource) -> Result<String, DbtCloudError> {
+    pub(super) fn artifact_url(&self, resource: &Resource) -> Result<String, DbtCloudError> {
         let Some((path, step)) = &resource.artifact else {
             return Ok(self.run_url(resource));
         };
@@ -331,6 +335,17 @@ impl DbtCloud {
             url.push_str(&format!("?step={step}"));
         }
         Ok(url)
+    }
+}
+
+/// The `?step=` values whose run results are read: the run's own
+/// `run_steps[].index`, in order (they need not be 1..=n: a step left out, a
+/// clone step numbered 0); `None` (dbt Cloud's default, the last step) when
+/// the run lists no steps.
+pub(super) fn steps_to_try(run: &Run) -> Vec<Option<u32>> {
+    match run.steps.len() {
+        0 => vec![None],
+        _ => run.steps.iter().map(|s| Some(s.index)).collect(),
     }
 }
 

@@ -23,7 +23,10 @@ const DEADLINE_SLACK: Duration = Duration::from_millis(50);
 pub(super) trait Sink: Send {
     /// Forgets what was written: a body broken off mid-way is fetched again.
     fn restart(&mut self) -> Result<(), DbtCloudError>;
-    fn write(&mut self, chunk: &[u8]) -> Result<(), DbtCloudError>;
+    /// Takes the next chunk. A future, so that a sink feeding a slower reader
+    /// (a parser at a small CPU share) holds the download back instead of
+    /// buffering the body in memory.
+    fn write(&mut self, chunk: bytes::Bytes) -> crate::BoxFuture<'_, Result<(), DbtCloudError>>;
 }
 
 /// Why reading a body stopped: the connection (worth another attempt) or
@@ -140,7 +143,7 @@ impl DbtCloud {
                 Err(_) => return Err(BodyError::Transport(self.stalled(url))),
                 Ok(Err(e)) => return Err(BodyError::Transport(unreachable(url, &e))),
                 Ok(Ok(None)) => return Ok(()),
-                Ok(Ok(Some(chunk))) => sink.write(&chunk).map_err(BodyError::Final)?,
+                Ok(Ok(Some(chunk))) => sink.write(chunk).await.map_err(BodyError::Final)?,
             }
         }
     }

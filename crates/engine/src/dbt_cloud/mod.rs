@@ -3,7 +3,9 @@
 //! [`DbtCloud`] holds the account's access URL and an HTTP client; [`run`] reads
 //! a run with its steps, [`artifacts`] its `run_results.json` files (in memory)
 //! and its `manifest.json` (streamed to a temporary file, never held: a big
-//! project's manifest is larger than the function's memory). [`http`] is the
+//! project's manifest is larger than the function's memory), [`stream`] every
+//! artifact straight into a parser as it downloads, without any size cap (the
+//! exposure resolver's path). [`http`] is the
 //! retry/deadline policy every call goes through, [`error`] what can go wrong.
 //! No Lambda types and no knowledge of exposures here.
 
@@ -11,10 +13,12 @@ pub mod artifacts;
 pub mod error;
 mod http;
 pub mod run;
+pub mod stream;
 
 pub use artifacts::{RunArtifacts, TempFile};
 pub use error::{DbtCloudError, Resource};
 pub use run::{Run, RunStep};
+pub use stream::{ArtifactReader, RunStream};
 
 use std::time::Duration;
 

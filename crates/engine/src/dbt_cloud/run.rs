@@ -126,15 +126,17 @@ impl Sink for Memory {
         Ok(())
     }
 
-    fn write(&mut self, chunk: &[u8]) -> Result<(), DbtCloudError> {
-        if self.bytes.len() + chunk.len() > self.limit {
-            return Err(DbtCloudError::TooLarge {
+    fn write(&mut self, chunk: bytes::Bytes) -> crate::BoxFuture<'_, Result<(), DbtCloudError>> {
+        let written = if self.bytes.len() + chunk.len() > self.limit {
+            Err(DbtCloudError::TooLarge {
                 resource: self.resource.clone(),
                 limit: self.limit,
-            });
-        }
-        self.bytes.extend_from_slice(chunk);
-        Ok(())
+            })
+        } else {
+            self.bytes.extend_from_slice(&chunk);
+            Ok(())
+        };
+        Box::pin(std::future::ready(written))
     }
 }
 

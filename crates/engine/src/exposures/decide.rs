@@ -15,7 +15,7 @@ use super::items::parse_tableau;
 use super::manifest::{Exposure, ManifestView};
 use super::run_results::{RunOutcome, Status};
 use crate::targets::Target;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -58,6 +58,10 @@ pub struct Verdict {
 /// One verdict per exposure with Tableau meta, in unique_id order.
 pub fn decide(manifest: &ManifestView, outcome: &RunOutcome) -> Vec<Verdict> {
     let marks = Marks::new(&manifest.graph, outcome);
+    // Once per node (a parent map is a DAG), so each exposure costs its own
+    // dependencies rather than a walk over everything upstream; a malformed map
+    // with a cycle is judged by walking, which the cycle can't fool.
+    let upstream = Upstream::new(&manifest.graph, &marks);
     let mut walk = Walk::new(manifest.graph.len());
     manifest
         .exposures
@@ -66,9 +70,99 @@ pub fn decide(manifest: &ManifestView, outcome: &RunOutcome) -> Vec<Verdict> {
             exposure: exposure.unique_id.clone(),
             name: exposure.name.clone(),
             items: parse_tableau(&exposure.tableau, exposure.tableau_at, &exposure.unique_id),
-            decision: walk.judge(&manifest.graph, &marks, exposure),
+            decision: match &upstream {
+                Some(upstream) => upstream.judge(exposure),
+                None => walk.judge(&manifest.graph, &marks, exposure),
+            },
         })
         .collect()
+}
+
+type Blocker<'o> = Option<(&'o str, &'o Status)>;
+
+/// The first of two blockers by unique_id.
+fn first<'o>(a: Blocker<'o>, b: Blocker<'o>) -> Blocker<'o> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y.0 < x.0 { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// Per node, over the node and everything upstream of it: whether any built
+/// fresh data, and the first blocker by unique_id.
+struct Upstream<'o> {
+    fresh: Vec<bool>,
+    blocker: Vec<Blocker<'o>>,
+}
+
+impl<'o> Upstream<'o> {
+    /// `None` when the parent map has a cycle.
+    fn new(graph: &Graph, marks: &Marks<'o>) -> Option<Upstream<'o>> {
+        const NEW: u8 = 0;
+        const OPEN: u8 = 1;
+        let n = graph.len();
+        let mut state = vec![NEW; n];
+        let mut up = Upstream {
+            fresh: vec![false; n],
+            blocker: vec![None; n],
+        };
+        let mut stack: Vec<(NodeId, usize)> = Vec::new();
+        for root in 0..n as NodeId {
+            if state[root as usize] != NEW {
+                continue;
+            }
+            state[root as usize] = OPEN;
+            stack.push((root, 0));
+            while let Some(top) = stack.last_mut() {
+                let (id, next) = *top;
+                let parents = graph.parents(id);
+                if let Some(&parent) = parents.get(next) {
+                    top.1 += 1;
+                    match state.get(parent as usize) {
+                        Some(&NEW) => {
+                            state[parent as usize] = OPEN;
+                            stack.push((parent, 0));
+                        }
+                        Some(&OPEN) | None => return None,
+                        Some(_) => {}
+                    }
+                    continue;
+                }
+                let flags = marks.flags(id);
+                let mut fresh = flags & FRESH != 0;
+                let mut blocker = (flags & BLOCKED != 0)
+                    .then(|| marks.blockers.get(&id).copied())
+                    .flatten();
+                for &parent in parents {
+                    fresh |= up.fresh[parent as usize];
+                    blocker = first(blocker, up.blocker[parent as usize]);
+                }
+                up.fresh[id as usize] = fresh;
+                up.blocker[id as usize] = blocker;
+                state[id as usize] = 2;
+                stack.pop();
+            }
+        }
+        Some(up)
+    }
+
+    fn judge(&self, exposure: &Exposure) -> Decision {
+        let mut fresh = false;
+        let mut blocker = None;
+        for &id in &exposure.depends_on {
+            fresh |= self.fresh.get(id as usize).copied().unwrap_or(false);
+            blocker = first(blocker, self.blocker.get(id as usize).copied().flatten());
+        }
+        match (blocker, fresh) {
+            (Some((node, status)), _) => Decision::Blocked {
+                node: node.to_owned(),
+                status: status.clone(),
+            },
+            (None, true) => Decision::Fresh,
+            (None, false) => Decision::Untouched,
+        }
+    }
 }
 
 /// The run's results laid onto the graph once, so each exposure's walk only looks up.
@@ -76,14 +170,19 @@ struct Marks<'o> {
     /// Per node: the first (by unique_id) of its own blocking result and the failing
     /// tests on it.
     blockers: HashMap<NodeId, (&'o str, &'o Status)>,
-    fresh: HashSet<NodeId>,
+    /// Per node (by id): [`FRESH`] and [`BLOCKED`] bits, so the walks, which visit
+    /// up to every node per exposure, test a byte rather than hash.
+    flags: Vec<u8>,
 }
+
+const FRESH: u8 = 1;
+const BLOCKED: u8 = 2;
 
 impl<'o> Marks<'o> {
     fn new(graph: &Graph, outcome: &'o RunOutcome) -> Marks<'o> {
         let mut marks = Marks {
             blockers: HashMap::new(),
-            fresh: HashSet::new(),
+            flags: vec![0; graph.len()],
         };
         for (unique_id, status) in outcome.iter() {
             // A result for a node the manifest does not know cannot be upstream of
@@ -105,13 +204,24 @@ impl<'o> Marks<'o> {
             ) {
                 marks.block(id, unique_id, status);
             } else if kind.builds_data() && *status == Status::Success {
-                marks.fresh.insert(id);
+                marks.flag(id, FRESH);
             }
         }
         marks
     }
 
+    fn flag(&mut self, at: NodeId, flag: u8) {
+        if let Some(flags) = self.flags.get_mut(at as usize) {
+            *flags |= flag;
+        }
+    }
+
+    fn flags(&self, at: NodeId) -> u8 {
+        self.flags.get(at as usize).copied().unwrap_or(0)
+    }
+
     fn block(&mut self, at: NodeId, unique_id: &'o str, status: &'o Status) {
+        self.flag(at, BLOCKED);
         let entry = self.blockers.entry(at).or_insert((unique_id, status));
         if unique_id < entry.0 {
             *entry = (unique_id, status);
@@ -150,8 +260,12 @@ impl Walk {
                 continue;
             }
             *seen = self.stamp;
-            fresh |= marks.fresh.contains(&id);
-            if let Some(&(node, status)) = marks.blockers.get(&id)
+            let flags = marks.flags(id);
+            fresh |= flags & FRESH != 0;
+            let blocking = (flags & BLOCKED != 0)
+                .then(|| marks.blockers.get(&id))
+                .flatten();
+            if let Some(&(node, status)) = blocking
                 && blocker.is_none_or(|(first, _)| node < first)
             {
                 blocker = Some((node, status));

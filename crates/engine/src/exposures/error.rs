@@ -23,8 +23,8 @@ impl fmt::Display for Artifact {
 pub enum ExposuresError {
     /// The bytes could not be read (the stream broke off).
     Read { artifact: Artifact, detail: String },
-    /// Not JSON, cut short, or a field of the wrong type; `detail` carries serde's
-    /// line and column.
+    /// Not JSON, cut short, or a field of the wrong type; `detail` says where (the
+    /// byte offset; serde's line and column within a captured value).
     Malformed { artifact: Artifact, detail: String },
     /// Well-formed JSON but not an artifact of a kind and version we read (another
     /// artifact, a too old manifest, a manifest without its parent map).
@@ -32,15 +32,6 @@ pub enum ExposuresError {
 }
 
 impl ExposuresError {
-    pub(crate) fn from_json(artifact: Artifact, error: serde_json::Error) -> ExposuresError {
-        let detail = error.to_string();
-        if error.is_io() {
-            ExposuresError::Read { artifact, detail }
-        } else {
-            ExposuresError::Malformed { artifact, detail }
-        }
-    }
-
     pub(crate) fn unsupported(artifact: Artifact, detail: impl Into<String>) -> ExposuresError {
         ExposuresError::Unsupported {
             artifact,

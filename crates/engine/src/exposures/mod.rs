@@ -16,6 +16,7 @@ mod items;
 mod manifest;
 mod plan;
 mod run_results;
+mod scan;
 
 pub use decide::{Decision, Verdict, decide};
 pub use error::{Artifact, ExposuresError};
@@ -37,3 +38,5 @@ mod props;
 mod reader_tests;
 #[cfg(test)]
 mod run_results_tests;
+#[cfg(test)]
+mod scan_tests;

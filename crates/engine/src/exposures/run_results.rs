@@ -1,13 +1,16 @@
 //! run_results.json: which nodes a step executed, and how each ended.
 //!
-//! Read with derived structs over serde's streaming reader: unknown fields (each
-//! result's `compiled_code`, `timing`, `adapter_response`...) are skipped unread.
+//! Read by the byte-speed [`Scanner`]: of each result only `unique_id` and `status`
+//! are kept; the rest (`compiled_code`, `timing`, `adapter_response`...) is skipped
+//! without building values, so a run_results of 100 MB costs the memory of its ids.
+//! `metadata` and `args` (small) are captured and read by serde.
 
 use super::error::{Artifact, ExposuresError};
+use super::scan::{Kind, Scanner};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{BufReader, Read};
+use std::io::Read;
 
 /// Commands whose run_results list nodes as `success` without running them: a job
 /// ending in `dbt docs generate` (`which` = `generate`) must not make anything fresh
@@ -99,11 +102,9 @@ impl RunResults {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Default)]
 struct Raw {
-    #[serde(default)]
     metadata: Option<RawMetadata>,
-    #[serde(default)]
     args: Option<RawArgs>,
     results: Option<Vec<NodeResult>>,
 }
@@ -122,10 +123,9 @@ struct RawArgs {
 
 /// Reads one run_results.json from a stream (a `&[u8]` is a reader too).
 pub fn read_run_results(reader: impl Read) -> Result<RunResults, ExposuresError> {
-    let json = |e| ExposuresError::from_json(Artifact::RunResults, e);
-    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, reader));
-    let raw = Raw::deserialize(&mut de).map_err(json)?;
-    de.end().map_err(json)?;
+    let mut scan = Scanner::new(reader, Artifact::RunResults);
+    let raw = read_raw(&mut scan)?;
+    scan.finish()?;
     let unsupported = |d: String| ExposuresError::unsupported(Artifact::RunResults, d);
     // Another artifact passed by mistake (a manifest has no top-level `results`, but
     // sources.json does) is named as such rather than read as empty results.
@@ -142,6 +142,79 @@ pub fn read_run_results(reader: impl Read) -> Result<RunResults, ExposuresError>
         which: raw.args.and_then(|a| a.which),
         results,
     })
+}
+
+fn read_raw<R: Read>(scan: &mut Scanner<R>) -> Result<Raw, ExposuresError> {
+    let mut raw = Raw::default();
+    let (mut key, mut captured) = (Vec::new(), Vec::new());
+    let mut seen_results = false;
+    scan.object("struct Raw")?;
+    let mut first = true;
+    while scan.key(&mut first, &mut key)? {
+        match key.as_slice() {
+            b"metadata" => {
+                captured.clear();
+                scan.capture_value(&mut captured)?;
+                raw.metadata = serde_json::from_slice(&captured).map_err(|e| scan.malformed(e))?;
+            }
+            b"args" => {
+                captured.clear();
+                scan.capture_value(&mut captured)?;
+                raw.args = serde_json::from_slice(&captured).map_err(|e| scan.malformed(e))?;
+            }
+            b"results" => {
+                if std::mem::replace(&mut seen_results, true) {
+                    return Err(scan.malformed("duplicate field `results`"));
+                }
+                raw.results = read_results(scan)?;
+            }
+            _ => scan.skip_value()?,
+        }
+    }
+    Ok(raw)
+}
+
+/// `results`: `null`, or a list of results of which `unique_id` and `status` are
+/// kept.
+fn read_results<R: Read>(scan: &mut Scanner<R>) -> Result<Option<Vec<NodeResult>>, ExposuresError> {
+    if scan.kind()? == Kind::Null {
+        scan.null()?;
+        return Ok(None);
+    }
+    let mut results = Vec::new();
+    let (mut key, mut value) = (Vec::new(), Vec::new());
+    scan.array("a sequence")?;
+    let mut first = true;
+    while scan.element(&mut first)? {
+        let (mut unique_id, mut status) = (None, None);
+        scan.object("struct NodeResult")?;
+        let mut first_key = true;
+        while scan.key(&mut first_key, &mut key)? {
+            let field = match key.as_slice() {
+                b"unique_id" => &mut unique_id,
+                b"status" => &mut status,
+                _ => {
+                    scan.skip_value()?;
+                    continue;
+                }
+            };
+            if field.is_some() {
+                let name = String::from_utf8_lossy(&key).into_owned();
+                return Err(scan.malformed(format!("duplicate field `{name}`")));
+            }
+            scan.string(&mut value, "a string")?;
+            // `string` checked the bytes as UTF-8.
+            *field = Some(String::from_utf8_lossy(&value).into_owned());
+        }
+        let missing = |field: &str| scan.malformed(format!("missing field `{field}`"));
+        let unique_id = unique_id.ok_or_else(|| missing("unique_id"))?;
+        let status = status.ok_or_else(|| missing("status"))?;
+        results.push(NodeResult {
+            unique_id,
+            status: Status::from(status),
+        });
+    }
+    Ok(Some(results))
 }
 
 /// The run's outcome per node, combined over its steps.

@@ -2,13 +2,16 @@
 //! resolver, used inside the webhook's deadline (plain mode) or as the
 //! workflow's first step.
 
-use super::{ExposureResolver, Malformed, Resolution, ResolveFailure, judge};
+use super::{ExposureResolver, Malformed, Resolution, ResolveFailure, conclude};
 use crate::BoxFuture;
 use crate::dbt_cloud::DbtCloud;
+use crate::dbt_cloud::stream::Consume;
+use crate::exposures::{self, ExposuresError, ManifestView, RunOutcome, RunResults};
 use crate::secrets::DBT_CLOUD_API_TOKEN;
 use crate::webhook::RunSummary;
 use secrecy::SecretString;
-use tokio::time::{Instant, timeout_at};
+use std::sync::Arc;
+use tokio::time::Instant;
 
 pub struct DbtCloudResolver {
     client: DbtCloud,
@@ -42,41 +45,47 @@ impl DbtCloudResolver {
                     .into(),
             ));
         };
-        let artifacts = self
+        // Every artifact is parsed as it downloads (on the blocking pool, each
+        // step folded into the outcome as soon as it is read): memory stays at
+        // what the decision keeps, whatever the artifacts weigh, and a parse
+        // stops with its download at the deadline.
+        let manifest: Consume<Result<ManifestView, ExposuresError>> =
+            Arc::new(exposures::read_manifest);
+        let step: Consume<Result<RunResults, ExposuresError>> =
+            Arc::new(exposures::read_run_results);
+        let mut outcome = RunOutcome::default();
+        let mut bad_step: Option<(u32, ExposuresError)> = None;
+        let fold = |number: u32, parsed: Result<RunResults, ExposuresError>| match parsed {
+            Ok(results) => outcome.add(results),
+            Err(e) => {
+                bad_step.get_or_insert((number, e));
+            }
+        };
+        let streamed = self
             .client
-            .fetch_run_artifacts(token, account, run_id, deadline)
+            .stream_run_artifacts(token, account, run_id, deadline, manifest, step, fold)
             .await
             .map_err(|e| ResolveFailure {
                 // Every DbtCloudError already names dbt Cloud.
                 error: e.to_string(),
                 retryable: e.is_retryable(),
             })?;
-        let run_label = format!("run {run_id}");
-        // Parsing a big manifest takes CPU seconds: off the async thread, and
-        // still bounded by the deadline.
-        let work = tokio::task::spawn_blocking(move || {
-            let manifest = artifacts.manifest.open().map_err(|e| e.to_string())?;
-            let steps = artifacts
-                .run_results
-                .iter()
-                .map(|(_, bytes)| Ok(bytes.as_slice()));
-            judge(manifest, steps, Malformed::Touched).map_err(|e| e.to_string())
-        });
-        match timeout_at(deadline, work).await {
-            Ok(Ok(Ok(resolution))) => Ok(resolution),
-            Ok(Ok(Err(e))) => Err(fixed(format!(
-                "the artifacts of dbt Cloud {run_label} can't be used: {e}"
-            ))),
-            Ok(Err(e)) => Err(fixed(format!(
-                "judging the exposures of {run_label} failed: {e}"
-            ))),
-            Err(_) => Err(ResolveFailure {
-                error: format!(
-                    "the exposures of dbt Cloud {run_label} were not judged before the deadline"
-                ),
-                retryable: true,
-            }),
+        let unusable = |e: ExposuresError| {
+            let retryable = matches!(e, ExposuresError::Read { .. });
+            ResolveFailure {
+                error: format!("the artifacts of dbt Cloud run {run_id} can't be used: {e}"),
+                // A read cut off (the deadline, a broken download) may
+                // succeed later; a malformed artifact will not.
+                retryable,
+            }
+        };
+        let view = streamed.manifest.map_err(unusable)?;
+        if let Some((number, e)) = bad_step {
+            let mut failure = unusable(e);
+            failure.error.push_str(&format!(" (step {number})"));
+            return Err(failure);
         }
+        Ok(conclude(&view, &outcome, Malformed::Touched))
     }
 }
 

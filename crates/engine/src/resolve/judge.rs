@@ -1,10 +1,10 @@
 //! From a run's artifacts to a [`Resolution`]: stream the manifest, combine the
-//! steps' results, decide, plan. Blocking (the manifest is parsed on the CPU):
-//! async callers run it with `spawn_blocking`.
+//! steps' results, decide, plan. Blocking (the artifacts are parsed on the CPU):
+//! async callers parse on the blocking pool (see `cloud`).
 
 use super::Resolution;
 use crate::answer::TargetReport;
-use crate::exposures::{self, Decision, ExposuresError, RunOutcome};
+use crate::exposures::{self, Decision, ExposuresError, ManifestView, RunOutcome};
 use std::io::Read;
 
 /// Which malformed `meta.tableau` to report.
@@ -25,12 +25,18 @@ pub fn judge(
     steps: impl IntoIterator<Item = Result<impl Read, ExposuresError>>,
     malformed: Malformed,
 ) -> Result<Resolution, ExposuresError> {
-    let view = exposures::read_manifest(std::io::BufReader::new(manifest))?;
+    let view = exposures::read_manifest(manifest)?;
     let mut outcome = RunOutcome::default();
     for step in steps {
-        outcome.add(exposures::read_run_results(std::io::BufReader::new(step?))?);
+        outcome.add(exposures::read_run_results(step?)?);
     }
-    let verdicts = exposures::decide(&view, &outcome);
+    Ok(conclude(&view, &outcome, malformed))
+}
+
+/// The decision and the plan, from a manifest and the run's combined results
+/// already read (the dbt Cloud resolver reads them as they download).
+pub fn conclude(view: &ManifestView, outcome: &RunOutcome, malformed: Malformed) -> Resolution {
+    let verdicts = exposures::decide(view, outcome);
     let plan = exposures::plan(&verdicts);
     let mut reports: Vec<TargetReport> = plan
         .skipped
@@ -53,8 +59,8 @@ pub fn judge(
         results = outcome.len(),
         "exposures judged"
     );
-    Ok(Resolution {
+    Resolution {
         targets: plan.refresh,
         reports,
-    })
+    }
 }

@@ -14,7 +14,7 @@ pub mod cloud;
 mod judge;
 pub mod local;
 
-pub use judge::{Malformed, judge};
+pub use judge::{Malformed, conclude, judge};
 
 /// What the exposures say about one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -42,3 +42,4 @@ mod workflow_webhook;
 mod truth_function;
 #[cfg(feature = "workflow")]
 mod more_kinds_function;
+mod exposures_large;
