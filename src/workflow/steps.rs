@@ -84,12 +84,16 @@ impl Steps {
         state: WorkflowState,
         deadline: Instant,
     ) -> Result<WorkflowState, StepError> {
-        match step {
+        let mut state = match step {
             StepName::Resolve => self.resolve(state, deadline).await,
             StepName::Refresh => self.refresh(state, deadline).await,
             StepName::Check => self.check(state, deadline).await,
             StepName::Report => Ok(self.finish(state)),
-        }
+        }?;
+        // What a step returns is the next task's input: it must fit Step
+        // Functions' 256 KiB, or the execution ends before its report.
+        super::fit::fit(&mut state);
+        Ok(state)
     }
 
     async fn resolve(
