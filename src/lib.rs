@@ -5,6 +5,7 @@
 //! (signature, event), [`targets`] (routing), [`secrets`] and [`tableau`].
 
 pub mod answer;
+pub mod aws_http;
 // The `dbt-tableau` command; behind a feature so the Lambda binary doesn't carry it.
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod settings;
 pub mod step_event;
 pub mod tableau;
 pub mod targets;
+pub mod tls;
 pub mod webhook;
 pub mod workflow;
 

@@ -245,9 +245,18 @@ pub trait SecretSource: Send + Sync {
 /// The source this container uses: Secrets Manager when `SECRET_ID` is set,
 /// otherwise the environment.
 pub async fn from_env() -> Arc<dyn SecretSource> {
+    from_env_with(|| crate::aws_http::sdk_config(crate::aws_http::http_client())).await
+}
+
+/// Like [`from_env`], with the container's one SDK configuration, which `sdk`
+/// gives (loaded only when `SECRET_ID` is set).
+pub async fn from_env_with<F>(sdk: impl FnOnce() -> F) -> Arc<dyn SecretSource>
+where
+    F: std::future::Future<Output = aws_config::SdkConfig>,
+{
     match std::env::var("SECRET_ID") {
         Ok(id) if !id.trim().is_empty() => {
-            match aws::SecretsManagerSource::from_env(id.trim()).await {
+            match aws::SecretsManagerSource::from_sdk_config(id.trim(), &sdk().await) {
                 Ok(source) => Arc::new(source),
                 Err(problem) => {
                     tracing::error!(error = %problem, "configuration error: every invocation will answer 500");

@@ -3,7 +3,6 @@
 
 use super::start::{ExecutionInput, StartError, Started, WorkflowStarter};
 use crate::BoxFuture;
-use aws_config::BehaviorVersion;
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::config::retry::RetryConfig;
 use aws_sdk_sfn::config::timeout::TimeoutConfig;
@@ -43,12 +42,18 @@ impl StepFunctionsStarter {
     /// The SDK's usual configuration (region, credentials, `AWS_ENDPOINT_URL_SFN`);
     /// no network call until the first start.
     pub async fn from_env(state_machine_arn: &str) -> StepFunctionsStarter {
-        let sdk_config = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(crate::secrets::aws::http_client())
-            .load()
-            .await;
+        let sdk_config = crate::aws_http::sdk_config(crate::secrets::aws::http_client()).await;
+        StepFunctionsStarter::from_sdk_config(&sdk_config, state_machine_arn)
+    }
+
+    /// Like [`StepFunctionsStarter::from_env`], on the container's one SDK
+    /// configuration.
+    pub fn from_sdk_config(
+        sdk_config: &aws_config::SdkConfig,
+        state_machine_arn: &str,
+    ) -> StepFunctionsStarter {
         let client =
-            Client::from_conf(bounded(aws_sdk_sfn::config::Builder::from(&sdk_config)).build());
+            Client::from_conf(bounded(aws_sdk_sfn::config::Builder::from(sdk_config)).build());
         StepFunctionsStarter::new(client, state_machine_arn)
     }
 
