@@ -4,6 +4,7 @@
 use super::start::{ExecutionInput, StartError, Started, WorkflowStarter};
 use crate::BoxFuture;
 use aws_sdk_sfn::Client;
+use aws_sdk_sfn::config::StalledStreamProtectionConfig;
 use aws_sdk_sfn::config::retry::RetryConfig;
 use aws_sdk_sfn::config::timeout::TimeoutConfig;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
@@ -36,6 +37,9 @@ pub fn bounded(builder: aws_sdk_sfn::config::Builder) -> aws_sdk_sfn::config::Bu
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        // StartExecution's answer is a few bytes, bounded by the timeouts above:
+        // watching its throughput costs a timer and a body wrapper per call.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
 }
 
 impl StepFunctionsStarter {
