@@ -18,6 +18,7 @@ pub mod retry;
 pub mod secrets;
 pub mod tableau;
 pub mod targets;
+pub mod tls;
 pub mod webhook;
 
 /// A boxed future, so the seams ([`secrets::SecretSource`], [`tableau::Refresher`])

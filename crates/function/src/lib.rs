@@ -8,6 +8,7 @@
 //! records, [`settings`] the webhook's configuration.
 
 pub mod aws_failure;
+pub mod aws_http;
 pub mod function_url;
 pub mod handler;
 pub mod metrics;

@@ -8,7 +8,7 @@ use dbt_tableau_refresh::settings::{Settings, answer_deadline, step_deadline};
 #[cfg(feature = "workflow")]
 use dbt_tableau_refresh::workflow::sfn::StepFunctionsStarter;
 use dbt_tableau_refresh::workflow::{self, Steps};
-use dbt_tableau_refresh::{secrets_manager, step_event};
+use dbt_tableau_refresh::{aws_http, secrets_manager, step_event};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
@@ -18,18 +18,33 @@ use tokio::time::Instant;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     dbt_tableau_engine::logging::init();
-    let secrets = secrets_manager::from_env().await;
+    // Only what the configured mode uses is built, and the AWS clients share one
+    // SDK configuration (loaded when the first of them needs it); every client
+    // has the one TLS configuration, whose roots are read on first use (tls.rs).
+    let sdk = tokio::sync::OnceCell::new();
+    let sdk_config = || sdk.get_or_init(|| aws_http::sdk_config(aws_http::http_client()));
+    let secrets = secrets_manager::from_env_with(|| async { sdk_config().await.clone() }).await;
+    let settings = settings();
     let refresher = tableau::refresher_from_env().map(Arc::new);
-    let resolver = resolve::from_env();
+    // dbt Cloud is read only for exposure entries.
+    let resolver = match &settings {
+        Ok(s) if !s.targets.has_exposures() => {
+            Err("REFRESH_TARGETS has no exposure entry: dbt Cloud is not read".to_owned())
+        }
+        _ => resolve::from_env(),
+    };
     let handler = WebhookHandler::new(
-        settings(),
+        settings,
         Arc::clone(&secrets),
         refresher.clone().map(|r| r as _),
     )
     .with_resolver(resolver.clone());
     #[cfg(feature = "workflow")]
     let handler = match workflow::state_machine_from_env() {
-        Some(arn) => handler.with_workflow(Arc::new(StepFunctionsStarter::from_env(&arn).await)),
+        Some(arn) => handler.with_workflow(Arc::new(StepFunctionsStarter::from_sdk_config(
+            sdk_config().await,
+            &arn,
+        ))),
         None => handler,
     };
     let handler = Arc::new(handler);

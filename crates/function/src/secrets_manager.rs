@@ -16,13 +16,11 @@
 //! and returns a non-`Send` `Box<dyn Error>` from which the AWS error code is hard to
 //! recover. One secret, one TTL and one rate limit fit in the code below.
 
-use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::SharedHttpClient;
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_http_client::tls;
 use dbt_tableau_engine::BoxFuture;
 use dbt_tableau_engine::secrets::{Origin, SecretSource, Secrets, SecretsError, env};
 use serde_json::{Map, Value};
@@ -54,17 +52,11 @@ pub const MAX_ATTEMPTS: u32 = 2;
 /// production; injectable so tests don't mutate the process environment).
 pub type Fallback = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// The SDK's HTTP client: hyper 1 + rustls with the ring provider (the one reqwest
-/// uses too) and the system's root certificates, loaded on the first connection.
-/// aws-config's `default-https-client` would select aws-lc-rs, a second crypto
-/// provider of about 1 MB; with that feature off the SDK has no client unless one is
-/// given. Build one per tokio runtime: its connection pool belongs to the runtime.
+/// The SDK's HTTP client: the process's reqwest client and TLS configuration
+/// ([`crate::aws_http`]). Build one per tokio runtime: its connection pool
+/// belongs to the runtime.
 pub fn http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
+    crate::aws_http::http_client()
 }
 
 /// Applies this function's HTTP client ([`http_client`]), timeouts and retries to
@@ -135,15 +127,19 @@ impl SecretsManagerSource {
     /// as the fallback for keys missing from the secret. Makes no network call:
     /// credentials are resolved on the first request.
     pub async fn from_env(secret_id: &str) -> Result<SecretsManagerSource, SecretsError> {
+        let sdk_config = crate::aws_http::sdk_config(http_client()).await;
+        SecretsManagerSource::from_sdk_config(secret_id, &sdk_config)
+    }
+
+    /// Like [`SecretsManagerSource::from_env`], on the container's one SDK
+    /// configuration.
+    pub fn from_sdk_config(
+        secret_id: &str,
+        sdk_config: &aws_config::SdkConfig,
+    ) -> Result<SecretsManagerSource, SecretsError> {
         let ttl = ttl_from(std::env::var(SECRET_TTL_VARIABLE).ok().as_deref())?;
-        // For the credential providers that call out (web identity, ECS, IMDS);
-        // the Secrets Manager client gets its own from `bounded`.
-        let sdk_config = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http_client())
-            .load()
-            .await;
         let client = Client::from_conf(
-            bounded(aws_sdk_secretsmanager::config::Builder::from(&sdk_config)).build(),
+            bounded(aws_sdk_secretsmanager::config::Builder::from(sdk_config)).build(),
         );
         Ok(SecretsManagerSource::new(
             client,
@@ -379,14 +375,25 @@ pub fn parse(
 /// The source this container uses: Secrets Manager when `SECRET_ID` is set,
 /// otherwise the environment.
 pub async fn from_env() -> Arc<dyn SecretSource> {
+    from_env_with(|| crate::aws_http::sdk_config(http_client())).await
+}
+
+/// Like [`from_env`], with the container's one SDK configuration, which `sdk`
+/// gives (loaded only when `SECRET_ID` is set).
+pub async fn from_env_with<F>(sdk: impl FnOnce() -> F) -> Arc<dyn SecretSource>
+where
+    F: std::future::Future<Output = aws_config::SdkConfig>,
+{
     match std::env::var("SECRET_ID") {
-        Ok(id) if !id.trim().is_empty() => match SecretsManagerSource::from_env(id.trim()).await {
-            Ok(source) => Arc::new(source),
-            Err(problem) => {
-                tracing::error!(error = %problem, "configuration error: every invocation will answer 500");
-                Arc::new(Unavailable(problem))
+        Ok(id) if !id.trim().is_empty() => {
+            match SecretsManagerSource::from_sdk_config(id.trim(), &sdk().await) {
+                Ok(source) => Arc::new(source),
+                Err(problem) => {
+                    tracing::error!(error = %problem, "configuration error: every invocation will answer 500");
+                    Arc::new(Unavailable(problem))
+                }
             }
-        },
+        }
         _ => Arc::new(env::EnvSecrets::from_env()),
     }
 }

@@ -42,6 +42,12 @@ impl Settings {
             )),
         };
         let follow = FollowSettings::from_lookup(&lookup)?;
+        // Only an execution has a history to fill: the plain mode follows nothing.
+        let workflow = lookup(crate::workflow::STATE_MACHINE_VARIABLE)
+            .is_some_and(|arn| !arn.trim().is_empty());
+        if workflow {
+            crate::workflow::history::check(&follow)?;
+        }
         let notify_all = crate::workflow::report::notify_all(
             lookup(crate::workflow::report::NOTIFY_ON).as_deref(),
         )?;

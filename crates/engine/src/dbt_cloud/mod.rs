@@ -31,7 +31,6 @@ pub const DEFAULT_API_URL: &str = "https://cloud.getdbt.com";
 /// stalled attempt leaves time for another inside the caller's deadline. A
 /// large manifest may take longer than this in total; only a stall ends it.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A client for one dbt Cloud host; cheap to keep for the container's life.
 #[derive(Clone)]
@@ -78,13 +77,7 @@ impl DbtCloud {
     /// The same reqwest stack as the Tableau client: rustls with the ring
     /// provider, a connect timeout, our user agent.
     pub fn default_http() -> Result<reqwest::Client, String> {
-        crate::tableau::client::install_crypto_provider();
-        reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(Duration::from_secs(55))
-            .user_agent(concat!("dbt-tableau-refresh/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client for dbt Cloud: {e}"))
+        crate::tls::http().map_err(|e| format!("{e} for dbt Cloud"))
     }
 
     /// Overrides [`REQUEST_TIMEOUT`] (tests, or a slow link).

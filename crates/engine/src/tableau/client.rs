@@ -19,7 +19,6 @@ type Bytes = Vec<u8>;
 /// Caps one request so that a slow first attempt leaves time for a second one
 /// inside the webhook's deadline.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_ATTEMPTS: u32 = 4;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 /// The version every Tableau since 10.1 answers serverinfo on.
@@ -79,18 +78,7 @@ impl Client {
     }
 
     pub fn default_http() -> Result<reqwest::Client, String> {
-        install_crypto_provider();
-        reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(Duration::from_secs(55))
-            .user_agent(concat!("dbt-tableau-refresh/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                format!(
-                    "cannot build the HTTP client for Tableau: {}",
-                    crate::error_chain(&e)
-                )
-            })
+        crate::tls::http().map_err(|e| format!("{e} for Tableau"))
     }
 
     /// The REST API version to use with `server`, detecting it on first use.
@@ -312,7 +300,7 @@ enum Resend {
 /// one provider in the binary. Call before building any `reqwest::Client`; a no-op
 /// when a provider is installed already.
 pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::tls::install_crypto_provider();
 }
 
 /// The wait a 429's text asks for: "Please retry after 2 minutes" (Tableau's

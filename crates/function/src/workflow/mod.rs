@@ -3,6 +3,8 @@
 //! ([`steps`]: resolve, refresh, check, report) over the execution's data
 //! ([`state`]), ending in a [`report`] and CloudWatch metrics ([`crate::metrics`]).
 
+pub mod fit;
+pub mod history;
 pub mod report;
 #[cfg(feature = "workflow")]
 pub mod sfn;

@@ -10,6 +10,11 @@ use dbt_tableau_engine::follow::tracker::{Followed, seconds_between};
 pub const SUBJECT_LIMIT: usize = 99;
 /// The `Fail` state's cause is kept to a readable line.
 const SUMMARY_LIMIT: usize = 1000;
+/// The message's size in bytes. SNS takes 256 KB, and the report step's state
+/// (under Step Functions' 256 KiB) holds the message twice (as itself and in
+/// the notification) beside Chat's 8,000 characters: targets past this are
+/// counted, and written to the log, rather than listed.
+pub const MESSAGE_BUDGET: usize = 64 * 1024;
 
 /// Where the dbt run's page is: the account's access URL.
 pub struct ReportSettings {
@@ -128,9 +133,10 @@ fn notification(subject: &str, message: &str) -> String {
             "description": clip(&format!("```\n{message}\n```"), 8000),
         }
     });
+    // "default" is what email, SQS and every protocol without a key of its own
+    // receive: the text is not repeated per protocol (the size of the state).
     serde_json::json!({
         "default": message,
-        "email": message,
         "https": chat.to_string(),
     })
     .to_string()
@@ -167,8 +173,30 @@ fn message(state: &WorkflowState, settings: &ReportSettings, headline: &str, who
     if !state.reports.is_empty() {
         text.push_str("\nTargets:\n");
     }
+    let mut left_out = (0, 0);
     for target in &state.reports {
-        text.push_str(&target_lines(target));
+        let lines = target_lines(target);
+        if left_out.0 == 0 && text.len() + lines.len() <= MESSAGE_BUDGET - 400 {
+            text.push_str(&lines);
+            continue;
+        }
+        left_out.0 += 1;
+        if !target.report.result.is_success() {
+            left_out.1 += 1;
+        }
+        tracing::info!(
+            run_id = run.run_id.as_deref(),
+            "report line left out of the message: {}",
+            lines.trim_end()
+        );
+    }
+    if left_out.0 > 0 {
+        text.push_str(&format!(
+            "- ...and {} more targets ({} did not succeed), left out to keep the report \
+             under SNS's 256 KB: each is in the function's log (\"report line left out\") \
+             and in the execution's history.\n",
+            left_out.0, left_out.1
+        ));
     }
     text
 }

@@ -155,7 +155,8 @@ fn the_notification_gives_email_the_text_and_chat_a_custom_notification() {
     let outcome = outcome(&s, &settings(false));
     let by_protocol: serde_json::Value = serde_json::from_str(&outcome.notification).unwrap();
     assert_eq!(by_protocol["default"], outcome.message.as_str());
-    assert_eq!(by_protocol["email"], outcome.message.as_str());
+    // Email takes "default": the text is not repeated.
+    assert!(by_protocol.get("email").is_none());
     let chat: serde_json::Value =
         serde_json::from_str(by_protocol["https"].as_str().unwrap()).unwrap();
     assert_eq!(
@@ -169,4 +170,33 @@ fn the_notification_gives_email_the_text_and_chat_a_custom_notification() {
             .unwrap()
             .contains("Login failed")
     );
+}
+
+#[test]
+fn five_hundred_failures_make_a_report_that_fits_sns() {
+    let notes = "the warehouse closed the connection; ".repeat(80);
+    let reports = (0..500)
+        .map(|i| followed(&format!("Report {i}"), RefreshResult::Failed, Some(&notes)))
+        .collect();
+    let outcome = outcome(&state(reports), &settings(false));
+    assert!(
+        outcome.message.len() <= MESSAGE_BUDGET,
+        "{}",
+        outcome.message.len()
+    );
+    assert!(outcome.notification.len() < 100 * 1024);
+    assert!(
+        outcome.subject.contains("500 of 500"),
+        "{}",
+        outcome.subject
+    );
+    assert!(outcome.message.contains("\"Report 0\""));
+    let listed = outcome.message.matches("- FAILED").count();
+    assert!(listed > 5 && listed < 500, "{listed} listed");
+    let tail = format!(
+        "...and {} more targets ({} did not succeed)",
+        500 - listed,
+        500 - listed
+    );
+    assert!(outcome.message.contains(&tail), "{tail}");
 }

@@ -2,13 +2,13 @@
 //! function's HTTP client and tight timeouts so that it answers dbt in time.
 
 use super::start::{ExecutionInput, StartError, Started, WorkflowStarter};
-use aws_config::BehaviorVersion;
+use dbt_tableau_engine::BoxFuture;
 use aws_sdk_sfn::Client;
+use aws_sdk_sfn::config::StalledStreamProtectionConfig;
 use aws_sdk_sfn::config::retry::RetryConfig;
 use aws_sdk_sfn::config::timeout::TimeoutConfig;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
-use dbt_tableau_engine::BoxFuture;
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 
@@ -37,18 +37,27 @@ pub fn bounded(builder: aws_sdk_sfn::config::Builder) -> aws_sdk_sfn::config::Bu
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        // StartExecution's answer is a few bytes, bounded by the timeouts above:
+        // watching its throughput costs a timer and a body wrapper per call.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
 }
 
 impl StepFunctionsStarter {
     /// The SDK's usual configuration (region, credentials, `AWS_ENDPOINT_URL_SFN`);
     /// no network call until the first start.
     pub async fn from_env(state_machine_arn: &str) -> StepFunctionsStarter {
-        let sdk_config = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(crate::secrets_manager::http_client())
-            .load()
-            .await;
+        let sdk_config = crate::aws_http::sdk_config(crate::aws_http::http_client()).await;
+        StepFunctionsStarter::from_sdk_config(&sdk_config, state_machine_arn)
+    }
+
+    /// Like [`StepFunctionsStarter::from_env`], on the container's one SDK
+    /// configuration.
+    pub fn from_sdk_config(
+        sdk_config: &aws_config::SdkConfig,
+        state_machine_arn: &str,
+    ) -> StepFunctionsStarter {
         let client =
-            Client::from_conf(bounded(aws_sdk_sfn::config::Builder::from(&sdk_config)).build());
+            Client::from_conf(bounded(aws_sdk_sfn::config::Builder::from(sdk_config)).build());
         StepFunctionsStarter::new(client, state_machine_arn)
     }
 

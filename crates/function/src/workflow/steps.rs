@@ -96,12 +96,16 @@ impl Steps {
         retry_count: u64,
         deadline: Instant,
     ) -> Result<WorkflowState, StepError> {
-        match step {
+        let mut state = match step {
             StepName::Resolve => self.resolve(state, deadline).await,
             StepName::Refresh => self.refresh(state, retry_count, deadline).await,
             StepName::Check => self.check(state, deadline).await,
             StepName::Report => Ok(self.finish(state)),
-        }
+        }?;
+        // What a step returns is the next task's input: it must fit Step
+        // Functions' 256 KiB, or the execution ends before its report.
+        super::fit::fit(&mut state);
+        Ok(state)
     }
 
     async fn resolve(

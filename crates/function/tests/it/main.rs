@@ -43,3 +43,6 @@ mod truth_function;
 #[cfg(feature = "workflow")]
 mod more_kinds_function;
 mod exposures_large;
+#[cfg(feature = "workflow")]
+mod workflow_500_targets;
+mod workflow_history_budget;

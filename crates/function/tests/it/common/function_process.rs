@@ -52,6 +52,9 @@ impl FunctionProcess {
             // The test steps wait a second, not thirty.
             .env("POLL_INITIAL_SECONDS", "1")
             .env("POLL_MAX_SECONDS", "1")
+            // 1 s waits for the default 240 minutes could pass the execution
+            // history's 25,000 events, which the webhook refuses.
+            .env("REFRESH_TIMEOUT_MINUTES", "10")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
