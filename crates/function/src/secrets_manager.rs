@@ -275,7 +275,9 @@ impl SecretsManagerSource {
                 SecretsError::Aws {
                     origin,
                     code: err.code().unwrap_or("unknown error code").to_owned(),
-                    message: dbt_tableau_engine::redact::redact(err.message().unwrap_or("no message")),
+                    message: dbt_tableau_engine::redact::redact(
+                        err.message().unwrap_or("no message"),
+                    ),
                 }
             }
             SdkError::TimeoutError(_) => SecretsError::Unreachable {
@@ -285,7 +287,9 @@ impl SecretsManagerSource {
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
                 SecretsError::Unreachable {
                     origin,
-                    detail: dbt_tableau_engine::redact::redact(&dbt_tableau_engine::error_chain(&error)),
+                    detail: dbt_tableau_engine::redact::redact(&dbt_tableau_engine::error_chain(
+                        &error,
+                    )),
                 }
             }
             // Request not built: no region, no credentials, bad endpoint, ...

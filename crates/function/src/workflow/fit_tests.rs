@@ -1,7 +1,7 @@
 use super::*;
+use crate::workflow::state::Outcome;
 use dbt_tableau_engine::answer::{RefreshResult, TargetReport};
 use dbt_tableau_engine::targets::{ItemKind, Target};
-use crate::workflow::state::Outcome;
 
 fn failed(i: usize, notes: &str) -> Followed {
     let target = Target::named(ItemKind::Workbook, &format!("Report {i}"), Some("Scale"));

@@ -2,13 +2,13 @@
 //! function's HTTP client and tight timeouts so that it answers dbt in time.
 
 use super::start::{ExecutionInput, StartError, Started, WorkflowStarter};
-use dbt_tableau_engine::BoxFuture;
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::config::StalledStreamProtectionConfig;
 use aws_sdk_sfn::config::retry::RetryConfig;
 use aws_sdk_sfn::config::timeout::TimeoutConfig;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
+use dbt_tableau_engine::BoxFuture;
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 
@@ -96,7 +96,9 @@ impl StepFunctionsStarter {
             }
             Ok(Err(e)) => Err(StartError {
                 message: describe(&self.state_machine_arn, &e),
-                retryable: dbt_tableau_engine::retry::retryable(crate::aws_failure::aws_failure(&e)),
+                retryable: dbt_tableau_engine::retry::retryable(crate::aws_failure::aws_failure(
+                    &e,
+                )),
             }),
             // Idempotent by name: a redelivery after a start that may have
             // happened finds the execution instead of starting a second one.

@@ -12,11 +12,14 @@ mod e2e_cargo_lambda_watch;
 mod exposures_artifacts;
 mod exposures_faults;
 mod exposures_function;
+mod exposures_large;
 mod exposures_steps;
 mod full_flow;
 mod function_url;
 mod hostile_input;
 mod logs;
+#[cfg(feature = "workflow")]
+mod more_kinds_function;
 mod no_secret_leaks;
 mod pat_contention;
 mod properties;
@@ -32,17 +35,14 @@ mod tableau_jobs;
 mod tableau_jobs_connected_app;
 mod tableau_lookup;
 mod tableau_raw_faults;
+mod truth_function;
+#[cfg(feature = "workflow")]
+mod workflow_500_targets;
 #[cfg(feature = "workflow")]
 mod workflow_asl;
 #[cfg(feature = "workflow")]
 mod workflow_function;
+mod workflow_history_budget;
 mod workflow_steps;
 #[cfg(feature = "workflow")]
 mod workflow_webhook;
-mod truth_function;
-#[cfg(feature = "workflow")]
-mod more_kinds_function;
-mod exposures_large;
-#[cfg(feature = "workflow")]
-mod workflow_500_targets;
-mod workflow_history_budget;

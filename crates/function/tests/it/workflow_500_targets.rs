@@ -8,9 +8,9 @@
 //! Needs MOTO_ENDPOINT served by tests/sfn/moto_sfn.py (./scripts/test.sh starts it).
 
 use crate::common;
-use dbt_tableau_testkit::fake_tableau;
 use crate::common::function_process;
 use crate::common::sfn;
+use dbt_tableau_testkit::fake_tableau;
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
 use common::DEMO_KEY;

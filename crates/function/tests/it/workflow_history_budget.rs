@@ -3,7 +3,6 @@
 //! function refuses settings by (src/workflow/history.rs); and the webhook's 500
 //! for a REFRESH_TIMEOUT_MINUTES and POLL_MAX_SECONDS that could pass 25,000 events.
 
-
 use crate::common::*;
 use dbt_tableau_refresh::workflow::history::{self, FIXED_EVENTS, MAX_CHECKS, POLL_EVENTS};
 use serde_json::Value;

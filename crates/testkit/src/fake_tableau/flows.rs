@@ -36,6 +36,8 @@ pub(super) async fn mount(server: &MockServer, state: &Arc<Mutex<State>>, base: 
 
 /// Whether a refresh body asks for an incremental refresh: `{}` (JSON) is a full
 /// one; the XML body is read by its element and attribute, whitespace aside.
+// The error is the answer the fake sends back, built once per bad request.
+#[allow(clippy::result_large_err)]
 pub(super) fn refresh_body(state: &State, request: &Request) -> Result<bool, ResponseTemplate> {
     let content_type = request
         .headers
