@@ -1,5 +1,5 @@
 //! One TLS configuration for every HTTPS client of the process (Tableau, dbt
-//! Cloud, and the AWS SDK through [`crate::aws_http`]): rustls with the ring
+//! Cloud, and the AWS SDK through the function's `aws_http`): rustls with the ring
 //! provider and the system's root certificates, read once, on the first
 //! handshake rather than at init. Each reqwest client built the usual way
 //! reads the whole certificate directory itself (rustls-platform-verifier),

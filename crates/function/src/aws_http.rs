@@ -1,5 +1,5 @@
 //! The AWS SDK's HTTP client on the process's one reqwest client
-//! ([`crate::tls::http`]): the same TLS configuration, roots and connection
+//! ([`dbt_tableau_engine::tls::http`]): the same TLS configuration, roots and connection
 //! pool as Tableau's and dbt Cloud's, instead of a second hyper + rustls stack
 //! that reads the system's certificates again. The requests the function makes
 //! (Secrets Manager's GetSecretValue, Step Functions' StartExecution) are small

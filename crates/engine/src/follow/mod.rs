@@ -120,9 +120,10 @@ impl JobChecker for TableauRefresher {
         job_ids: &'a [String],
         deadline: Instant,
     ) -> BoxFuture<'a, CheckOutcome> {
-        Box::pin(TableauRefresher::check_jobs(
-            self, access, job_ids, deadline,
-        ))
+        Box::pin(async move {
+            let reads = TableauRefresher::read_jobs(self, access, job_ids, deadline).await;
+            outcome::from_reads(access, job_ids, reads)
+        })
     }
 
     fn cancel_jobs<'a>(

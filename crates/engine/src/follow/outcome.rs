@@ -2,8 +2,9 @@
 //! `tableau::jobs` feeds it what it read.
 
 use super::{CheckOutcome, JobObservation, Observed, Outcome};
+use crate::secrets::{TableauAccess, TableauCredentials};
 use crate::tableau::TableauError;
-use crate::tableau::jobs::{FinishCode, JobStatus};
+use crate::tableau::jobs::{FinishCode, JobReads, JobStatus};
 use crate::tableau::jwt::JOB_SCOPES;
 
 /// Whose session read the jobs: it changes what a 401 means.
@@ -206,6 +207,24 @@ pub fn no_session(job_ids: &[String], e: &TableauError, message: String) -> Chec
             })
             .collect(),
     )
+}
+
+/// What a read of `job_ids` ([`crate::tableau::jobs::JobReads`]) means for
+/// their targets; `access` says whose session read them.
+pub fn from_reads(access: &TableauAccess, job_ids: &[String], reads: JobReads) -> CheckOutcome {
+    match reads {
+        JobReads::Read { reads, api_version } => {
+            let read_as = match &access.credentials {
+                TableauCredentials::PersonalAccessToken { .. } => ReadAs::Pat,
+                TableauCredentials::ConnectedApp { client_id, .. } => ReadAs::ConnectedApp {
+                    client_id,
+                    api_version: &api_version,
+                },
+            };
+            summarise(reads, read_as)
+        }
+        JobReads::NoSession { error, message } => no_session(job_ids, &error, message),
+    }
 }
 
 #[cfg(test)]

@@ -14,8 +14,6 @@ use super::error::TableauError;
 use super::items::not_json;
 use super::jwt::Purpose;
 use super::refresh::{sign_in_message, sign_out, version_message};
-use crate::follow::outcome::{no_session, summarise};
-use crate::follow::{CheckOutcome, ReadAs};
 use crate::secrets::{TableauAccess, TableauCredentials};
 use crate::targets::ItemKind;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -210,19 +208,41 @@ fn notes(value: Option<&Value>) -> Option<String> {
     }
 }
 
-/// One check: the API version, ONE sign-in for every job (a session that may
+/// What one read of many jobs got from Tableau; `crate::follow` says what it
+/// means for their targets.
+#[derive(Debug)]
+pub enum JobReads {
+    /// Each job's answer, in the order asked, over one session speaking
+    /// `api_version`.
+    Read {
+        reads: Vec<(String, Result<JobStatus, TableauError>)>,
+        api_version: String,
+    },
+    /// No session to read them with: the version or the sign-in failed;
+    /// `message` says so in an operator's words.
+    NoSession {
+        error: TableauError,
+        message: String,
+    },
+}
+
+/// One read: the API version, ONE sign-in for every job (a session that may
 /// only read jobs), one Query Job per id (at most `max_concurrency` at once,
-/// `TABLEAU_MAX_CONCURRENCY` like the refreshes), and a sign-out whatever happened. Never fails as a whole: Tableau
-/// out of reach is [`CheckOutcome::Unreachable`].
-pub(crate) async fn check(
+/// `TABLEAU_MAX_CONCURRENCY` like the refreshes), and a sign-out whatever
+/// happened. Never fails as a whole: every problem is in the answer.
+pub(crate) async fn read_jobs(
     client: &Client,
     access: &TableauAccess,
     job_ids: &[String],
     max_concurrency: usize,
     deadline: Instant,
-) -> CheckOutcome {
+) -> JobReads {
+    let no_session = |error: TableauError, message: String| JobReads::NoSession { error, message };
     if job_ids.is_empty() {
-        return CheckOutcome::Checked(Vec::new());
+        return JobReads::Read {
+            reads: Vec::new(),
+            api_version: String::new(),
+        };
     }
     // Sign-out is part of the check: it ends by the deadline, the reads a moment before.
     let signed_out_by = deadline;
@@ -230,10 +250,14 @@ pub(crate) async fn check(
     let server = access.server.trim_end_matches('/');
     let version = match timeout_at(deadline, client.api_version(server, deadline)).await {
         Ok(Ok(version)) => version,
-        Ok(Err(e)) => return no_session(job_ids, &e, version_message(server, &e)),
+        Ok(Err(e)) => {
+            let message = version_message(server, &e);
+            return no_session(e, message);
+        }
         Err(_) => {
             let e = TableauError::Deadline;
-            return no_session(job_ids, &e, version_message(server, &e));
+            let message = version_message(server, &e);
+            return no_session(e, message);
         }
     };
     let sign_in = Session::sign_in_for(client, access, &version, Purpose::ReadJobs, deadline);
@@ -242,7 +266,10 @@ pub(crate) async fn check(
         .unwrap_or(Err(TableauError::Deadline))
     {
         Ok(session) => session,
-        Err(e) => return no_session(job_ids, &e, check_sign_in_message(access, &e)),
+        Err(e) => {
+            let message = check_sign_in_message(access, &e);
+            return no_session(e, message);
+        }
     };
     // A semaphore rather than a stream's `buffered`: the future must be `Send`
     // for the workflow's handler, which `buffered` over a borrowing closure
@@ -255,14 +282,10 @@ pub(crate) async fn check(
     )
     .await;
     sign_out(&session, signed_out_by).await;
-    let read_as = match &access.credentials {
-        TableauCredentials::PersonalAccessToken { .. } => ReadAs::Pat,
-        TableauCredentials::ConnectedApp { client_id, .. } => ReadAs::ConnectedApp {
-            client_id,
-            api_version: &version,
-        },
-    };
-    summarise(reads, read_as)
+    JobReads::Read {
+        reads,
+        api_version: version,
+    }
 }
 
 async fn read_one(

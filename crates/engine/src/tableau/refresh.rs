@@ -384,15 +384,14 @@ fn user(credentials: &TableauCredentials) -> String {
 
 impl TableauRefresher {
     /// Reads each of `job_ids` once, over one session signed in for reading jobs,
-    /// signed out at the end: [`crate::follow`] says how the answers map to
-    /// outcomes.
-    pub async fn check_jobs(
+    /// signed out at the end.
+    pub async fn read_jobs(
         &self,
         access: &TableauAccess,
         job_ids: &[String],
         deadline: Instant,
-    ) -> crate::follow::CheckOutcome {
-        super::jobs::check(
+    ) -> super::jobs::JobReads {
+        super::jobs::read_jobs(
             &self.client,
             access,
             job_ids,

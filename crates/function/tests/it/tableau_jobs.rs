@@ -4,7 +4,7 @@
 
 use dbt_tableau_testkit::fake_tableau;
 
-use dbt_tableau_engine::follow::{CheckOutcome, JobObservation, Outcome};
+use dbt_tableau_engine::follow::{CheckOutcome, JobChecker, JobObservation, Outcome};
 use dbt_tableau_engine::secrets::TableauAccess;
 use dbt_tableau_engine::tableau::TableauRefresher;
 use fake_tableau::*;

@@ -9,7 +9,7 @@ use dbt_tableau_testkit::fake_tableau;
 
 use common::LogCapture;
 use dbt_tableau_engine::answer::RefreshResult;
-use dbt_tableau_engine::follow::{CheckOutcome, JobObservation, Outcome};
+use dbt_tableau_engine::follow::{CheckOutcome, JobChecker, JobObservation, Outcome};
 use dbt_tableau_engine::tableau::TableauRefresher;
 use dbt_tableau_engine::tableau::jwt::Minter;
 use fake_tableau::*;
