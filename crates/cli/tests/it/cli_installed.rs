@@ -6,7 +6,7 @@
 use crate::cli_support;
 use dbt_tableau_testkit::fake_tableau;
 
-use cli_support::{artifacts, bare_at, pointed, quick_polls, run};
+use cli_support::{artifacts, bare, bare_at, pointed, quick_polls, run};
 use fake_tableau::{JobScript, small_fake};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -68,13 +68,17 @@ async fn the_installed_command_refreshes_and_waits() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_installed_command_checks_real_artifacts() {
     let dir = artifacts("success");
-    let out = run(
-        bare_at(&installed()),
-        &["check", "--json", "--target-dir", dir.to_str().unwrap()],
-    )
-    .await;
+    let args = ["check", "--json", "--target-dir", dir.to_str().unwrap()];
+    let out = run(bare_at(&installed()), &args).await;
     // success/ has three malformed meta.tableau: check says so with status 1.
     assert_eq!(out.code, 1, "{out:#?}");
-    let dry_runs = out.results().iter().filter(|(r, _)| r == "dry_run").count();
-    assert_eq!(dry_runs, 11, "{out:#?}");
+    let failed = out.results().iter().filter(|(r, _)| r == "failed").count();
+    assert_eq!(failed, 3, "{out:#?}");
+    // And decides as the command built from this tree does, item for item.
+    let built = run(bare(), &args).await;
+    assert_eq!(out.json(), built.json());
+    assert!(
+        out.results().iter().any(|(r, _)| r == "dry_run"),
+        "{out:#?}"
+    );
 }
