@@ -3,7 +3,6 @@
 //! dbt Cloud (or a proxy) echoes back before it becomes an error.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// What a call was reading, so that an error says which run and which file.
@@ -71,12 +70,6 @@ pub enum DbtCloudError {
     /// An artifact read into memory grew past the limit that keeps the
     /// function inside its memory.
     TooLarge { resource: Resource, limit: usize },
-    /// The local temporary file an artifact is streamed to could not be written.
-    File {
-        resource: Resource,
-        path: PathBuf,
-        detail: String,
-    },
 }
 
 impl DbtCloudError {
@@ -95,8 +88,7 @@ impl DbtCloudError {
             | DbtCloudError::Denied { .. }
             | DbtCloudError::NotFound { .. }
             | DbtCloudError::BadAnswer { .. }
-            | DbtCloudError::TooLarge { .. }
-            | DbtCloudError::File { .. } => false,
+            | DbtCloudError::TooLarge { .. } => false,
         }
     }
 
@@ -263,16 +255,6 @@ impl fmt::Display for DbtCloudError {
                 f,
                 "{resource} from dbt Cloud is larger than {} MiB, more than this function holds in memory",
                 limit >> 20
-            ),
-            DbtCloudError::File {
-                resource,
-                path,
-                detail,
-            } => write!(
-                f,
-                "cannot write {resource} from dbt Cloud to {}: {detail} (is the function's \
-                 ephemeral storage, /tmp, large enough for it?)",
-                path.display()
             ),
         }
     }

@@ -15,7 +15,6 @@ mod http;
 pub mod run;
 pub mod stream;
 
-pub use artifacts::{RunArtifacts, TempFile};
 pub use error::{DbtCloudError, Resource};
 pub use run::{Run, RunStep};
 pub use stream::{ArtifactReader, RunStream};

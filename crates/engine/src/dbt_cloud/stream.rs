@@ -227,9 +227,10 @@ impl DbtCloud {
     /// The run with its steps; the manifest streamed into `manifest` while
     /// each step's `run_results.json` is streamed, in step order, into `step`
     /// and handed to `fold` with its step number (steps without run results
-    /// are passed over). The manifest is the last step's or, when it has none,
-    /// that of the last step that has run results (as
-    /// [`DbtCloud::fetch_run_artifacts`] picks it).
+    /// are passed over). The manifest is the last step's (dbt Cloud's
+    /// default) or, when it has none, that of the last step that has run
+    /// results (how dbt Cloud fills a step's artifacts is not documented: the
+    /// last step that ran nodes wrote one).
     #[allow(clippy::too_many_arguments)]
     pub async fn stream_run_artifacts<M: Send + 'static, S: Send + 'static>(
         &self,

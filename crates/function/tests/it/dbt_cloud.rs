@@ -1,14 +1,17 @@
 //! The dbt Cloud client against a fake Administrative API v2: a run with its
-//! steps, every step's run results, the manifest streamed to a file, and the
-//! answers an operator must be told about (401, 403, 404).
+//! steps, every step's run results and the manifest streamed as they arrive,
+//! and the answers an operator must be told about (401, 403, 404).
 
 use dbt_tableau_testkit::fake_dbt_cloud;
 
-use dbt_tableau_engine::dbt_cloud::{DbtCloud, DbtCloudError};
+use dbt_tableau_engine::dbt_cloud::stream::Consume;
+use dbt_tableau_engine::dbt_cloud::{ArtifactReader, DbtCloud, DbtCloudError, Run};
 use fake_dbt_cloud::*;
 use secrecy::SecretString;
 use serde_json::json;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -20,9 +23,51 @@ fn client(fake: &FakeDbtCloud) -> DbtCloud {
     DbtCloud::new(DbtCloud::default_http().unwrap(), &fake.uri()).unwrap()
 }
 
-/// Held by the tests that write temporary files, so that one test's check for
-/// leftovers does not see another's file in flight.
-static TEMP_FILES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// What the streaming client read of a run: each artifact's bytes, in the
+/// order they arrived.
+#[derive(Debug)]
+pub struct Fetched {
+    pub run: Run,
+    pub manifest: Vec<u8>,
+    pub run_results: Vec<(u32, Vec<u8>)>,
+}
+
+/// A "parse" that keeps every byte of an artifact.
+pub fn whole() -> Consume<std::io::Result<Vec<u8>>> {
+    Arc::new(|mut reader: ArtifactReader| {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).map(|_| bytes)
+    })
+}
+
+/// The run's artifacts through [`DbtCloud::stream_run_artifacts`] (what the
+/// exposure resolver reads them with), each parse being "keep every byte".
+pub async fn fetch(
+    cloud: &DbtCloud,
+    token: &SecretString,
+    account: &str,
+    run: &str,
+    deadline: Instant,
+) -> Result<Fetched, DbtCloudError> {
+    let whole = whole();
+    let mut run_results = Vec::new();
+    let streamed = cloud
+        .stream_run_artifacts(
+            token,
+            account,
+            run,
+            deadline,
+            whole.clone(),
+            whole,
+            |step, bytes| run_results.push((step, bytes.expect("a whole run_results.json"))),
+        )
+        .await?;
+    Ok(Fetched {
+        run: streamed.run,
+        manifest: streamed.manifest.expect("a whole manifest"),
+        run_results,
+    })
+}
 
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(10)
@@ -124,10 +169,8 @@ async fn run_is_read_with_its_steps() {
 
 #[tokio::test]
 async fn every_step_with_run_results_is_fetched_in_order_and_the_manifest_streamed() {
-    let _files_lock = TEMP_FILES.lock().await;
     let (fake, files) = typical().await;
-    let artifacts = client(&fake)
-        .fetch_run_artifacts(&token(TOKEN), ACCOUNT, RUN, soon())
+    let artifacts = fetch(&client(&fake), &token(TOKEN), ACCOUNT, RUN, soon())
         .await
         .unwrap();
     // Steps 1-3 (clone, profile, deps) answered 404: no run results, skipped.
@@ -139,13 +182,12 @@ async fn every_step_with_run_results_is_fetched_in_order_and_the_manifest_stream
 
     let served = read(&files.manifest);
     assert!(served.len() > 2 << 20, "{} bytes", served.len());
-    let manifest = &artifacts.manifest;
-    assert_eq!(manifest.len(), served.len() as u64);
+    assert_eq!(artifacts.manifest.len(), served.len());
     assert!(
-        read(manifest.path()) == served,
-        "the file holds other bytes"
+        artifacts.manifest == served,
+        "the manifest arrived with other bytes"
     );
-    assert!(manifest.path().starts_with(std::env::temp_dir()));
+    assert_eq!(artifacts.run.id, RUN);
 
     let mut requests = fake.requests().await;
     requests.sort();
@@ -157,15 +199,10 @@ async fn every_step_with_run_results_is_fetched_in_order_and_the_manifest_stream
     expected.extend((1..=6).map(|n| format!("{base}artifacts/run_results.json?step={n}")));
     expected.sort();
     assert_eq!(requests, expected);
-
-    let path = manifest.path().to_owned();
-    drop(artifacts);
-    assert!(!path.exists(), "the manifest outlived its RunArtifacts");
 }
 
 #[tokio::test]
 async fn manifest_comes_from_the_last_step_with_results_when_the_last_step_has_none() {
-    let _files_lock = TEMP_FILES.lock().await;
     let fake = FakeDbtCloud::start(
         10,
         vec![
@@ -176,22 +213,19 @@ async fn manifest_comes_from_the_last_step_with_results_when_the_last_step_has_n
     .await;
     fake.serve("manifest.json", 1, b"{\"nodes\":{}}".to_vec());
     fake.serve("run_results.json", 1, b"{\"results\":[]}".to_vec());
-    let artifacts = client(&fake)
-        .fetch_run_artifacts(&token(TOKEN), ACCOUNT, RUN, soon())
+    let artifacts = fetch(&client(&fake), &token(TOKEN), ACCOUNT, RUN, soon())
         .await
         .unwrap();
-    assert_eq!(read(artifacts.manifest.path()), b"{\"nodes\":{}}");
+    assert_eq!(artifacts.manifest, b"{\"nodes\":{}}");
     assert_eq!(artifacts.run_results.len(), 1);
 }
 
 #[tokio::test]
 async fn run_without_listed_steps_gives_the_default_steps_results() {
-    let _files_lock = TEMP_FILES.lock().await;
     let fake = FakeDbtCloud::start(10, vec![]).await;
     fake.serve("manifest.json", 0, b"{}".to_vec());
     fake.serve("run_results.json", 0, b"{\"results\":[]}".to_vec());
-    let artifacts = client(&fake)
-        .fetch_run_artifacts(&token(TOKEN), ACCOUNT, RUN, soon())
+    let artifacts = fetch(&client(&fake), &token(TOKEN), ACCOUNT, RUN, soon())
         .await
         .unwrap();
     assert_eq!(
@@ -204,10 +238,15 @@ async fn run_without_listed_steps_gives_the_default_steps_results() {
 #[tokio::test]
 async fn unknown_token_is_refused_naming_the_fix() {
     let (fake, _files) = typical().await;
-    let error = client(&fake)
-        .fetch_run_artifacts(&token("dbtc_someone-elses"), ACCOUNT, RUN, soon())
-        .await
-        .unwrap_err();
+    let error = fetch(
+        &client(&fake),
+        &token("dbtc_someone-elses"),
+        ACCOUNT,
+        RUN,
+        soon(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(error, DbtCloudError::Denied { status: 401, .. }),
         "{error:?}"
@@ -229,8 +268,7 @@ async fn unknown_token_is_refused_naming_the_fix() {
 #[tokio::test]
 async fn token_without_run_access_is_forbidden_naming_the_permission() {
     let (fake, _files) = typical().await;
-    let error = client(&fake)
-        .fetch_run_artifacts(&token(METADATA_TOKEN), ACCOUNT, RUN, soon())
+    let error = fetch(&client(&fake), &token(METADATA_TOKEN), ACCOUNT, RUN, soon())
         .await
         .unwrap_err();
     assert!(
@@ -250,8 +288,7 @@ async fn token_without_run_access_is_forbidden_naming_the_permission() {
 #[tokio::test]
 async fn unknown_run_is_not_found_naming_ids_and_host() {
     let (fake, _files) = typical().await;
-    let error = client(&fake)
-        .fetch_run_artifacts(&token(TOKEN), ACCOUNT, "999", soon())
+    let error = fetch(&client(&fake), &token(TOKEN), ACCOUNT, "999", soon())
         .await
         .unwrap_err();
     assert!(matches!(error, DbtCloudError::NotFound { .. }), "{error:?}");
@@ -266,13 +303,10 @@ async fn unknown_run_is_not_found_naming_ids_and_host() {
 }
 
 #[tokio::test]
-async fn run_without_a_manifest_is_not_found_and_leaves_no_file() {
-    let _files_lock = TEMP_FILES.lock().await;
+async fn run_without_a_manifest_is_not_found() {
     let fake = FakeDbtCloud::typical_job().await;
     fake.serve("run_results.json", 5, b"{\"results\":[]}".to_vec());
-    let before = leftovers();
-    let error = client(&fake)
-        .fetch_run_artifacts(&token(TOKEN), ACCOUNT, RUN, soon())
+    let error = fetch(&client(&fake), &token(TOKEN), ACCOUNT, RUN, soon())
         .await
         .unwrap_err();
     assert!(matches!(error, DbtCloudError::NotFound { .. }), "{error:?}");
@@ -291,21 +325,6 @@ async fn run_without_a_manifest_is_not_found_and_leaves_no_file() {
         .filter(|r| r.contains("manifest.json"))
         .count();
     assert_eq!(manifests, 2);
-    assert!(
-        leftovers().is_subset(&before),
-        "a temporary file was left behind"
-    );
-}
-
-/// This process's temporary files from the client.
-pub fn leftovers() -> std::collections::HashSet<PathBuf> {
-    let prefix = format!("dbt-cloud-{}-", std::process::id());
-    std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| e.path())
-        .collect()
 }
 
 #[tokio::test]

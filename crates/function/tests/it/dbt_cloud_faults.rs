@@ -75,8 +75,7 @@ async fn server_errors_are_retried_then_succeed() {
     .await;
     first(&fake, dbt_error(500, "Internal error"), 1).await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    let artifacts = client(&fake.uri())
-        .fetch_run_artifacts(&token(), ACCOUNT, RUN, deadline)
+    let artifacts = crate::dbt_cloud::fetch(&client(&fake.uri()), &token(), ACCOUNT, RUN, deadline)
         .await
         .unwrap();
     assert_eq!(artifacts.run_results.len(), 1);
@@ -275,22 +274,21 @@ fn breaking_server(body: Vec<u8>) -> String {
 async fn download_broken_off_midway_starts_over_and_keeps_only_the_whole_body() {
     let body: Vec<u8> = (0..3_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let uri = breaking_server(body.clone());
-    let file = client(&uri)
-        .artifact_to_file(
+    let got = client(&uri)
+        .stream_artifact(
             &token(),
             ACCOUNT,
             RUN,
             "manifest.json",
             None,
             Instant::now() + Duration::from_secs(10),
+            crate::dbt_cloud::whole(),
         )
         .await
-        .unwrap();
-    assert_eq!(file.len(), body.len() as u64);
-    assert!(
-        std::fs::read(file.path()).unwrap() == body,
-        "not the served bytes"
-    );
+        .unwrap()
+        .expect("the parse of the whole body");
+    assert_eq!(got.len(), body.len());
+    assert!(got == body, "not the served bytes");
 }
 
 #[tokio::test]
@@ -326,14 +324,10 @@ async fn token_never_shows_in_errors_or_logs() {
     let cloud = client(&fake.uri());
     let soon = || Instant::now() + Duration::from_secs(10);
     let mut errors = vec![
-        cloud
-            .artifact(&token(), ACCOUNT, RUN, "run_results.json", Some(1), soon())
+        crate::dbt_cloud::fetch(&cloud, &token(), ACCOUNT, RUN, soon())
             .await
-            .unwrap_err(),
-        cloud
-            .fetch_run_artifacts(&token(), ACCOUNT, RUN, soon())
-            .await
-            .unwrap_err(),
+            .err()
+            .unwrap(),
         cloud
             .run(
                 &SecretString::from(METADATA_TOKEN.to_owned()),
