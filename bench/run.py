@@ -39,6 +39,7 @@ sys.path.insert(0, HERE)
 import concurrency  # noqa: E402
 import exposures_bench  # noqa: E402
 import floor  # noqa: E402
+import function_exposures  # noqa: E402
 import workflow_bench  # noqa: E402
 from harness import BINARY, TARGET_DIR, WORKDIR, Services, cargo, log, pct, run, targets, workflow_env  # noqa: E402
 
@@ -208,7 +209,8 @@ def issue6_targets(configs, init_runs, sizes):
 def issue16(workdir, exposures, with_floor, warm):
     """Issue 16's sections, measured one after the other in this run: exposure
     resolution (against the Python reference, then at full CPU and at 128 MB's CPU
-    share, from files and over HTTP, light and heavy run_results) and cold start
+    share, from files and over HTTP, light and heavy run_results; the function
+    itself judging 20,000 models in plain mode, bench/function_exposures.py) and cold start
     against a bare lambda_http binary (bench/floor.py)."""
     out = {"sections": [], "targets": [], "failures": [], "resolved": [], "share": [], "floor": None}
     if exposures:
@@ -222,6 +224,10 @@ def issue16(workdir, exposures, with_floor, warm):
         out["targets"] += exposures_bench.share_targets(at_share)
         out["failures"] += [f"exposures, {e['models']} models: the Rust resolver decides differently from the "
                             "reference" for e in resolved if not e["check_ok"] or e["differ"]]
+        fn = function_exposures.measure()
+        out["function"] = fn
+        out["sections"] += function_exposures.report(fn)
+        out["targets"] += function_exposures.goal_rows(fn)
     if with_floor:
         f = floor.measure(floor.SPAWNS, warm)
         out["floor"] = f
