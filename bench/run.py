@@ -91,7 +91,12 @@ def report(m, sizes, init_runs, configs, scaling, profiles, quick, sections=(), 
     """The results page: the main table, then `sections` (lines), then the targets."""
     L = []
     L.append(f"Machine: {m['nproc']} cores, {m['cpu']}, Linux {m['kernel']}; {m['rustc']}; "
-             f"Python {m['python']}; load average at start {' '.join(m['load'])}; {m['date']}" + ("; **quick mode**" if quick else ""))
+             f"Python {m['python']}; load average at start {' '.join(m['load'])}"
+             + (f", at the end {' '.join(m['load_end'])}" if m.get("load_end") else "")
+             + f"; {m['date']}" + ("; **quick mode**" if quick else ""))
+    if m.get("skipped"):
+        L.append("")
+        L.append("Left out of this run: " + "; ".join(m["skipped"]) + ".")
     L.append("")
     L.append("| binary | size |")
     L.append("| --- | --- |")
@@ -308,12 +313,14 @@ def main():
     variant = not (a.quick or a.no_variant)
     exposures = not (a.quick or a.no_exposures)
     with_floor = not (a.quick or a.no_floor)
+    skipped = []
     if python:
         try:
             import awslambdaric  # noqa: F401
         except ImportError:
             log("awslambdaric is not installed: skipping the Python reference")
             python = False
+            skipped.append("the Python reference (awslambdaric is not installed in this environment)")
 
     if not a.no_build:
         if variant:
@@ -416,6 +423,8 @@ def main():
     target_rows += extra["targets"]
     failures += extra["failures"]
     resolved = extra["resolved"]
+    m["load_end"] = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else []
+    m["skipped"] = skipped
     text = "# Benchmark results\n\n" + report(m, sizes, init_runs, configs, scaling, profiles, a.quick,
                                                 sections, target_rows)
     print(text)
