@@ -207,6 +207,12 @@ def share_targets(entries):
     out.append((f"exposures, 20,000 models heavy at full CPU: >= 10x faster than {TODAY_S} s "
                 f"(<= {TODAY_S / 10:.2f} s), over HTTP (from files)",
                 f"{http:.2f} s ×{TODAY_S / http:.1f} ({files:.2f} s ×{TODAY_S / files:.1f})", http <= TODAY_S / 10))
+    light = next((e for e in entries if e["models"] == max(MODELS) and not e["heavy"]), None)
+    if light is not None:
+        w = statistics.median(w for label, cpu, figures in light["rows"] if (label, cpu) == ("files", "full")
+                              for w, _, _ in figures)
+        out.append((f"exposures, 20,000 models light from files at full CPU (the inputs of the {TODAY_S} s "
+                    f"measurement): >= 10x faster", f"{w:.2f} s ×{TODAY_S / w:.1f}", w <= TODAY_S / 10))
     peak = max(k for figures in rows.values() for _, k, _ in figures)
     out.append(("exposures, 20,000 models heavy: peak RSS < 48 MiB", f"{peak / 1024:.1f} MiB", peak < 48 * 1024))
     return out
