@@ -12,6 +12,7 @@
 mod decide;
 mod error;
 mod graph;
+mod idhash;
 mod items;
 mod manifest;
 mod plan;
