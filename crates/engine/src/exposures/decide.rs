@@ -11,11 +11,11 @@
 //! - **Untouched** otherwise: nothing upstream ran (not listed in answers).
 
 use super::graph::{Graph, NodeId, NodeKind};
-use super::idhash::IdMap;
 use super::items::parse_tableau;
 use super::manifest::{Exposure, ManifestView};
 use super::run_results::{RunOutcome, Status};
 use crate::targets::Target;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -169,7 +169,7 @@ impl<'o> Upstream<'o> {
 struct Marks<'o> {
     /// Per node: the first (by unique_id) of its own blocking result and the failing
     /// tests on it.
-    blockers: IdMap<NodeId, (&'o str, &'o Status)>,
+    blockers: HashMap<NodeId, (&'o str, &'o Status)>,
     /// Per node (by id): [`FRESH`] and [`BLOCKED`] bits, so the walks, which visit
     /// up to every node per exposure, test a byte rather than hash.
     flags: Vec<u8>,
@@ -181,7 +181,7 @@ const BLOCKED: u8 = 2;
 impl<'o> Marks<'o> {
     fn new(graph: &Graph, outcome: &'o RunOutcome) -> Marks<'o> {
         let mut marks = Marks {
-            blockers: IdMap::default(),
+            blockers: HashMap::new(),
             flags: vec![0; graph.len()],
         };
         for (unique_id, status) in outcome.iter() {

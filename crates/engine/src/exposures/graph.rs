@@ -5,7 +5,7 @@
 //! ~200,000 parent edges; strings per edge and a `Vec` per node would cost several
 //! times the memory the ids themselves need, in a 128 MB function.
 
-use super::idhash::IdMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// An interned unique_id: an index into [`Graph`]'s string table.
@@ -47,7 +47,7 @@ impl NodeKind {
 pub struct Graph {
     // The same `Arc<str>` is the map's key and the table's entry: each id is stored
     // once, and the map answers "which id is this string" for run results.
-    ids: IdMap<Arc<str>, NodeId>,
+    ids: HashMap<Arc<str>, NodeId>,
     names: Vec<Arc<str>>,
     // `spans[id]` = (start, len) into `parents`; (0, 0) for a node without entry.
     spans: Vec<(u32, u32)>,

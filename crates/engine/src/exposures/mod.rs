@@ -12,7 +12,6 @@
 mod decide;
 mod error;
 mod graph;
-mod idhash;
 mod items;
 mod manifest;
 mod plan;

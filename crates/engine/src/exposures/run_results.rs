@@ -6,9 +6,9 @@
 //! `metadata` and `args` (small) are captured and read by serde.
 
 use super::error::{Artifact, ExposuresError};
-use super::idhash::IdMap;
 use super::scan::{Kind, Scanner};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
 
@@ -220,7 +220,7 @@ fn read_results<R: Read>(scan: &mut Scanner<R>) -> Result<Option<Vec<NodeResult>
 /// The run's outcome per node, combined over its steps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunOutcome {
-    statuses: IdMap<String, Status>,
+    statuses: HashMap<String, Status>,
 }
 
 impl RunOutcome {
