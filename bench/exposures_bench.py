@@ -73,6 +73,25 @@ def timed(cmd, stdout_path, peak):
     return wall, kib
 
 
+def timed_cpu(cmd, stdout_path, peak):
+    """(wall seconds, peak RSS KiB, CPU seconds) of one process: its user + system
+    time and its waited-for descendants' (wait4; under lambda-cpu the command is the
+    script's child), which at a CPU share is what the wall time is made of."""
+    with open(stdout_path, "wb") as out, open(stdout_path + ".err", "wb") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode} (see {stdout_path}.err)")
+    with open(stdout_path) as out, open(stdout_path + ".err") as err:
+        kib = peak(out.read(), err.read())
+    if kib is None:
+        raise RuntimeError(f"{' '.join(cmd)} reported no peak RSS (see {stdout_path})")
+    return wall, kib, usage.ru_utime + usage.ru_stime
+
+
 def rust_peak(out, _err):
     found = re.search(r"VmHWM at the end ([0-9.]+) MB", out)
     return float(found.group(1)) * 1024 if found else None
@@ -122,7 +141,7 @@ def rust_figures(n, heavy, workdir, share):
                 figures = []
                 for i in range(runs):
                     log(f"==> exposures, {tag}, {label}, {cpu} CPU: run {i + 1}")
-                    figures.append(timed(prefix + cmd, os.path.join(workdir, f"exposures-{tag}-{label}.txt"), peak))
+                    figures.append(timed_cpu(prefix + cmd, os.path.join(workdir, f"exposures-{tag}-{label}.txt"), peak))
                 rows.append((label, cpu, figures))
         return {"models": n, "heavy": heavy, "sizes": [os.path.getsize(f) for f in files], "rows": rows}
     finally:
@@ -137,28 +156,37 @@ def measure_share(workdir):
     return [rust_figures(n, heavy, workdir, share) for n in MODELS for heavy in (False, True)]
 
 
+SHARE = 128 / 1769
+TODAY_S = 1.6  # issue 16: the 20,000-model judgement at full CPU before the scanner
+
+
 def report_share(entries):
     L = ["### Exposures at Lambda's size (issue 16): full CPU and a 128 MB function's CPU share", ""]
-    L.append(f"The Rust resolver as a whole process (wall time, median of {RUST_RUNS} runs at full CPU and "
-             f"{SHARE_RUNS} at 128/1769 of a vCPU under `lambda-cpu 128`; peak RSS the largest VmHWM). "
-             "*files*: examples/resolve_bench.rs over the files; *HTTP*: `--dbt-cloud`, the function's "
-             "resolver fetching the run, the manifest and the run_results from bench/artifact_server.py "
-             "(outside the CPU limit) and parsing them as they arrive. Heavy: compiled SQL in every result "
-             "(make_manifest.py --heavy).")
+    L.append(f"The Rust resolver as a whole process: wall time, median of {RUST_RUNS} runs at full CPU and "
+             f"{SHARE_RUNS} at 128/1769 of a vCPU under `lambda-cpu 128` (CPU time, user + system of all its "
+             "threads, in brackets); peak RSS the largest VmHWM of all its runs. "
+             "*files*: examples/resolve_bench.rs over the files (page cache warm); *HTTP*: `--dbt-cloud`, "
+             "the function's resolver fetching the run, the manifest and the run_results from "
+             "bench/artifact_server.py (outside the CPU limit) and parsing them as they arrive. Heavy: compiled "
+             "SQL in every result (make_manifest.py --heavy), as dbt >= 1.8 writes it.")
     L.append("")
     L.append("| models | run_results | manifest / run_results | files, full CPU | files, 128 MB | HTTP, full CPU | "
-             "HTTP, 128 MB | peak RSS (largest) |")
+             "HTTP, 128 MB | peak RSS files / HTTP |")
     L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for e in entries:
-        cells = {}
-        peak = 0
+        cells, peaks = {}, {}
         for label, cpu, figures in e["rows"]:
-            cells[(label, cpu)] = f"{statistics.median(w for w, _ in figures):.2f} s"
-            peak = max(peak, max(k for _, k in figures))
+            cells[(label, cpu)] = (f"{statistics.median(w for w, _, _ in figures):.2f} s "
+                                   f"({statistics.median(c for _, _, c in figures):.2f})")
+            peaks[label] = max(peaks.get(label, 0), max(k for _, k, _ in figures))
         get = lambda label, cpu: cells.get((label, cpu), "n/a")  # noqa: E731
         L.append(f"| {e['models']:,} | {'heavy' if e['heavy'] else 'light'} | {e['sizes'][0] / 1e6:.0f} MB / "
                  f"{e['sizes'][1] / 1e6:.1f} MB | {get('files', 'full')} | {get('files', '128 MB')} | "
-                 f"{get('HTTP', 'full')} | {get('HTTP', '128 MB')} | {peak / 1024:.1f} MB |")
+                 f"{get('HTTP', 'full')} | {get('HTTP', '128 MB')} | "
+                 f"{peaks.get('files', 0) / 1024:.1f} / {peaks.get('HTTP', 0) / 1024:.1f} MiB |")
+    L.append("")
+    L.append(f"At the share the wall time is the CPU time over {SHARE:.4f} (CFS quota, 100 ms periods) plus the "
+             "waits for the server; the CPU time hardly moves with the machine's load.")
     L.append("")
     return L
 
@@ -168,13 +196,25 @@ def share_targets(entries):
     if big is None:
         return []
     rows = {(label, cpu): figures for label, cpu, figures in big["rows"]}
+    wall = lambda key: statistics.median(w for w, _, _ in rows[key])  # noqa: E731
     out = []
     if ("HTTP", "128 MB") in rows:
-        wall = statistics.median(w for w, _ in rows[("HTTP", "128 MB")])
-        out.append(("exposures, 20,000 models heavy over HTTP, judged within 10 s at 128 MB's CPU share",
-                    f"{wall:.2f} s", wall < 10))
-    peak = max(k for figures in rows.values() for _, k in figures)
-    out.append(("exposures, 20,000 models heavy: peak RSS < 48 MiB", f"{peak / 1024:.1f} MB", peak < 48 * 1024))
+        w = wall(("HTTP", "128 MB"))
+        out.append(("exposures, 20,000 models heavy over HTTP at 128 MB's CPU share: judged before the function's "
+                    "8 s answer (dbt waits 10 s)", f"{w:.2f} s (CPU {statistics.median(c for _, _, c in rows[('HTTP', '128 MB')]):.2f} s)",
+                    w < 8))
+    http, files = wall(("HTTP", "full")), wall(("files", "full"))
+    out.append((f"exposures, 20,000 models heavy at full CPU: >= 10x faster than {TODAY_S} s "
+                f"(<= {TODAY_S / 10:.2f} s), over HTTP (from files)",
+                f"{http:.2f} s ×{TODAY_S / http:.1f} ({files:.2f} s ×{TODAY_S / files:.1f})", http <= TODAY_S / 10))
+    light = next((e for e in entries if e["models"] == max(MODELS) and not e["heavy"]), None)
+    if light is not None:
+        w = statistics.median(w for label, cpu, figures in light["rows"] if (label, cpu) == ("files", "full")
+                              for w, _, _ in figures)
+        out.append((f"exposures, 20,000 models light from files at full CPU (the inputs of the {TODAY_S} s "
+                    f"measurement): >= 10x faster", f"{w:.2f} s ×{TODAY_S / w:.1f}", w <= TODAY_S / 10))
+    peak = max(k for figures in rows.values() for _, k, _ in figures)
+    out.append(("exposures, 20,000 models heavy: peak RSS < 48 MiB", f"{peak / 1024:.1f} MiB", peak < 48 * 1024))
     return out
 
 

@@ -209,13 +209,24 @@ def command(runtime, binary):
 
 
 def peak_rss_kb(pid):
+    """VmHWM of the process, or the largest of it and its descendants' (a binary
+    run through a wrapper such as lambda-cpu, which runs it as its child)."""
+    best = None
     try:
         for line in open(f"/proc/{pid}/status"):
             if line.startswith("VmHWM:"):
-                return int(line.split()[1])
+                best = int(line.split()[1])
     except OSError:
+        return best
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            for child in open(f"/proc/{pid}/task/{tid}/children").read().split():
+                kb = peak_rss_kb(int(child))
+                if kb is not None and (best is None or kb > best):
+                    best = kb
+    except (OSError, ValueError):
         pass
-    return None
+    return best
 
 
 def cpu_ns(pid):

@@ -38,6 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import concurrency  # noqa: E402
 import exposures_bench  # noqa: E402
+import floor  # noqa: E402
+import function_exposures  # noqa: E402
 import workflow_bench  # noqa: E402
 from harness import BINARY, TARGET_DIR, WORKDIR, Services, cargo, log, pct, run, targets, workflow_env  # noqa: E402
 
@@ -89,7 +91,12 @@ def report(m, sizes, init_runs, configs, scaling, profiles, quick, sections=(), 
     """The results page: the main table, then `sections` (lines), then the targets."""
     L = []
     L.append(f"Machine: {m['nproc']} cores, {m['cpu']}, Linux {m['kernel']}; {m['rustc']}; "
-             f"Python {m['python']}; load average at start {' '.join(m['load'])}; {m['date']}" + ("; **quick mode**" if quick else ""))
+             f"Python {m['python']}; load average at start {' '.join(m['load'])}"
+             + (f", at the end {' '.join(m['load_end'])}" if m.get("load_end") else "")
+             + f"; {m['date']}" + ("; **quick mode**" if quick else ""))
+    if m.get("skipped"):
+        L.append("")
+        L.append("Left out of this run: " + "; ".join(m["skipped"]) + ".")
     L.append("")
     L.append("| binary | size |")
     L.append("| --- | --- |")
@@ -204,6 +211,78 @@ def issue6_targets(configs, init_runs, sizes):
     return out
 
 
+def issue16(workdir, exposures, with_floor, warm):
+    """Issue 16's sections, measured one after the other in this run: exposure
+    resolution (against the Python reference, then at full CPU and at 128 MB's CPU
+    share, from files and over HTTP, light and heavy run_results; the function
+    itself judging 20,000 models in plain mode, bench/function_exposures.py) and cold start
+    against a bare lambda_http binary (bench/floor.py)."""
+    out = {"sections": [], "targets": [], "failures": [], "resolved": [], "share": [], "floor": None}
+    if exposures:
+        resolved = exposures_bench.measure(workdir)
+        out["resolved"] = resolved
+        out["sections"] += exposures_bench.report(resolved)
+        out["targets"] += exposures_bench.targets(resolved)
+        at_share = exposures_bench.measure_share(workdir)
+        out["share"] = at_share
+        out["sections"] += exposures_bench.report_share(at_share)
+        out["targets"] += exposures_bench.share_targets(at_share)
+        out["failures"] += [f"exposures, {e['models']} models: the Rust resolver decides differently from the "
+                            "reference" for e in resolved if not e["check_ok"] or e["differ"]]
+        fn = function_exposures.measure()
+        out["function"] = fn
+        out["sections"] += function_exposures.report(fn)
+        out["targets"] += function_exposures.goal_rows(fn)
+    if with_floor:
+        f = floor.measure(floor.SPAWNS, warm)
+        out["floor"] = f
+        out["sections"] += floor.report(f) + [""]
+        out["targets"] += floor.goal_rows(f)
+    return out
+
+
+def only_issue16(a, warm):
+    """--only-issue16: builds what the sections run, measures them in one run and
+    writes them (with the machine and its load) into --out between the
+    `<!-- issue16 -->` markers, the rest of the page left as it was."""
+    if not a.no_build:
+        cargo("build", "--release", "--locked", "-p", "dbt-tableau-refresh", "--example", "bare_lambda")
+        cargo("build", "--release", "--locked", "-p", "dbt-tableau-refresh", "--bin", "dbt-tableau-refresh")
+        cargo("build", "--release", "--locked", "-p", "dbt-tableau-engine", "--example", "resolve_bench")
+    os.makedirs(WORKDIR, exist_ok=True)
+    m = machine()
+    extra = issue16(WORKDIR, True, True, warm)
+    m_end = open("/proc/loadavg").read().split()[:3]
+    begin, end = "<!-- issue16 -->", "<!-- /issue16 -->"
+    L = [begin, "## Issue 16: production size, one run (`bench/run.py --only-issue16`)", "",
+         f"Machine: {m['nproc']} cores, {m['cpu']}, Linux {m['kernel']}; {m['rustc']}; Python {m['python']}; "
+         f"load average at start {' '.join(m['load'])}, at the end {' '.join(m_end)}; {m['date']}. "
+         f"`target/{os.path.relpath(BINARY, TARGET_DIR)}`: {os.path.getsize(BINARY):,} bytes.", ""]
+    L += extra["sections"]
+    L += ["### Targets (issue 16)", "", "| target | measured | met |", "| --- | --- | --- |"]
+    L += [f"| {t} | {f} | {'yes' if ok else '**no**'} |" for t, f, ok in extra["targets"]]
+    L += ["", end]
+    section = "\n".join(L)
+    text = open(a.out).read() if os.path.exists(a.out) else "# Benchmark results\n"
+    # floor.py's own block, if a standalone run left one, is part of this section now.
+    if floor.BEGIN in text and floor.END in text and begin not in text:
+        text = text[:text.index(floor.BEGIN)] + text[text.index(floor.END) + len(floor.END):]
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    print(section)
+    with open(a.out, "w") as f:
+        f.write(text)
+    with open(os.path.join(WORKDIR, "issue16.json"), "w") as f:
+        json.dump({"machine": m, "load_at_end": m_end, **{k: v for k, v in extra.items() if k != "sections"}},
+                  f, indent=1, default=str)
+    log(f"written {os.path.relpath(a.out)} and {os.path.relpath(os.path.join(WORKDIR, 'issue16.json'))}")
+    for failure in extra["failures"]:
+        log(f"FAILED: {failure}")
+    return 1 if extra["failures"] else 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
@@ -217,25 +296,38 @@ def main():
     p.add_argument("--no-python", action="store_true", help="skip the Python reference")
     p.add_argument("--no-variant", action="store_true", help="skip the build without the Step Functions client")
     p.add_argument("--no-exposures", action="store_true", help="skip exposure resolution (1,000-20,000 models)")
+    p.add_argument("--no-floor", action="store_true",
+                   help="skip cold start against a bare lambda_http binary (bench/floor.py)")
+    p.add_argument("--only-issue16", action="store_true",
+                   help="only issue 16's sections, side by side: exposures at full CPU and at 128 MB's share, "
+                        "cold start against the floor (no main table; writes --out)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME=PATH",
                    help="also measure another build of the binary (size, init, dry-run warm)")
     p.add_argument("--out", default=os.path.join(HERE, "results.md"))
     a = p.parse_args()
     warm = a.warm or (20 if a.quick else 300)
     spawns = a.spawns or (3 if a.quick else 10)
+    if a.only_issue16:
+        return only_issue16(a, a.warm or 300)
     python = not (a.quick or a.no_python)
     variant = not (a.quick or a.no_variant)
     exposures = not (a.quick or a.no_exposures)
+    with_floor = not (a.quick or a.no_floor)
+    skipped = []
     if python:
         try:
             import awslambdaric  # noqa: F401
         except ImportError:
             log("awslambdaric is not installed: skipping the Python reference")
             python = False
+            skipped.append("the Python reference (awslambdaric is not installed in this environment)")
 
     if not a.no_build:
         if variant:
             workflow_bench.build_without()
+        if with_floor:
+            # The example first: the binary built last is the deployed one (floor.build).
+            cargo("build", "--release", "--locked", "-p", "dbt-tableau-refresh", "--example", "bare_lambda")
         cargo("build", "--release", "--locked", "-p", "dbt-tableau-refresh")
         if exposures:
             cargo("build", "--release", "--locked", "-p", "dbt-tableau-engine", "--example", "resolve_bench")
@@ -245,6 +337,9 @@ def main():
     if exposures and not os.path.exists(exposures_bench.EXAMPLE):
         log(f"no {exposures_bench.EXAMPLE}: skipping exposure resolution")
         exposures = False
+    if with_floor and not os.path.exists(floor.BARE):
+        log(f"no {floor.BARE}: skipping cold start against the floor")
+        with_floor = False
     workdir = WORKDIR
     os.makedirs(workdir, exist_ok=True)
     m = machine()
@@ -323,16 +418,13 @@ def main():
             profiles.append((name, os.path.getsize(path), inits, r))
     finally:
         services.close()
-    resolved = []
-    if exposures:
-        resolved = exposures_bench.measure(workdir)
-        sections += exposures_bench.report(resolved)
-        target_rows += exposures_bench.targets(resolved)
-        at_share = exposures_bench.measure_share(workdir)
-        sections += exposures_bench.report_share(at_share)
-        target_rows += exposures_bench.share_targets(at_share)
-        failures += [f"exposures, {e['models']} models: the Rust resolver decides differently from the reference"
-                     for e in resolved if not e["check_ok"] or e["differ"]]
+    extra = issue16(workdir, exposures, with_floor, warm)
+    sections += extra["sections"]
+    target_rows += extra["targets"]
+    failures += extra["failures"]
+    resolved = extra["resolved"]
+    m["load_end"] = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else []
+    m["skipped"] = skipped
     text = "# Benchmark results\n\n" + report(m, sizes, init_runs, configs, scaling, profiles, a.quick,
                                                 sections, target_rows)
     print(text)
