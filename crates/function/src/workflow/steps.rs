@@ -170,6 +170,10 @@ impl Steps {
         let (mut followed, progress) = tracker::begin(refreshed, settings, SystemTime::now());
         followed.append(&mut state.reports);
         state.reports = followed;
+        // Each target lives on in its report: carried once, the state of 500
+        // targets stays well inside Step Functions' 256 KiB. (A retry of this
+        // task after a lost answer gets the resolve step's state, targets and all.)
+        state.targets.clear();
         state.follow = Some(progress);
         Ok(state)
     }

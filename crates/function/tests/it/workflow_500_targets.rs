@@ -70,11 +70,17 @@ fn payloads(history: &[HistoryEvent]) -> Vec<(String, String)> {
     found
 }
 
+/// Names as long as production's: a dashboard's title and a nested project.
+fn long(kind: &str, i: usize) -> String {
+    format!("{kind} report {i} — weekly revenue by region, product line and sales channel")
+}
+const PROJECT: &str = "Finance Analytics — Regional Scorecards";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_targets_end_in_one_report_of_500_failures_within_every_limit() {
     let half = TARGETS / 2;
     let workbooks: Vec<_> = (0..half)
-        .map(|i| item(&format!("wb-{i}"), &format!("Big report {i}"), "Scale"))
+        .map(|i| item(&format!("wb-{i}"), &long("Big", i), PROJECT))
         .collect();
     let fake = FakeTableau::start(workbooks, Vec::new()).await;
     for i in 0..half {
@@ -85,8 +91,8 @@ async fn five_hundred_targets_end_in_one_report_of_500_failures_within_every_lim
     }
     // The execution's input as the webhook (or the resolve step) writes it.
     let targets: Vec<_> = (0..half)
-        .map(|i| workbook(&format!("Big report {i}"), Some("Scale")))
-        .chain((0..half).map(|i| workbook(&format!("Gone report {i}"), Some("Scale"))))
+        .map(|i| workbook(&long("Big", i), Some(PROJECT)))
+        .chain((0..half).map(|i| workbook(&long("Gone", i), Some(PROJECT))))
         .collect();
 
     let name = unique("dtr500");
