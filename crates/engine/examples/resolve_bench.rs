@@ -2,10 +2,10 @@
 //!
 //! ```text
 //! python3 bench/make_manifest.py --models 20000 --out /tmp/m20000
-//! cargo run --release --example resolve_bench -- /tmp/m20000/manifest.json /tmp/m20000/run_results.json
+//! cargo run --release -p dbt-tableau-engine --example resolve_bench -- /tmp/m20000/manifest.json /tmp/m20000/run_results.json
 //!     [--check EXPECTED_DECISION_JSON]   (bench/exposures_reference.py's output)
 //! python3 bench/artifact_server.py /tmp/m20000    (prints PORT)
-//! cargo run --release --example resolve_bench -- --dbt-cloud http://127.0.0.1:PORT
+//! cargo run --release -p dbt-tableau-engine --example resolve_bench -- --dbt-cloud http://127.0.0.1:PORT
 //! ```
 //!
 //! `--dbt-cloud URL` judges run 2 of account 1 through the function's resolver
@@ -16,11 +16,9 @@
 //! /proc/self/status; Linux only): what a 128 MB Lambda's limit is held against.
 //! The files are streamed from disk, so the figure is the resolver's, not the input's.
 //!
-//! Measured on the shared 2-core machine (release profile: opt-level "z", fat LTO),
-//! make_manifest.py's 20,000 models (157 MB manifest, 37 MB run_results, 38,037 ids,
-//! 58,849 edges, 300 exposures): manifest read in 1.0-1.4 s (115-155 MB/s), peak RSS
-//! 8.3 MB after it; run_results 0.3-0.5 s; decide 0.11-0.18 s; peak RSS 15-19 MB at
-//! the end; no difference from bench/exposures_reference.py (9.5-16 s, 631 MB).
+//! Figures: bench/results.md (bench/exposures_bench.py runs this at 1,000 /
+//! 5,000 / 20,000 models, light and heavy run_results, at full CPU and at a
+//! 128 MB function's CPU share).
 
 use dbt_tableau_engine::exposures::{
     Decision, RunOutcome, Verdict, decide, read_manifest, read_run_results,
