@@ -45,7 +45,7 @@ echo "==> advisories: Cargo.lock against the RustSec snapshot in ../shared/advis
 ../shared/tools/advisories
 echo "==> rust-version: the workspace's is the highest any locked dependency declares"
 python3 scripts/check-rust-version.py
-echo "==> wheel: manylinux2014 (glibc 2.17) with maturin + zig, checked by auditwheel, installed into a fresh venv"
+echo "==> wheels: manylinux2014 (glibc 2.17) for x86_64 and aarch64 with maturin + zig, checked by auditwheel; x86_64 installed into a fresh venv"
 # Only crates/cli is built (no Lambda runtime, no AWS SDK), linked by zig against
 # glibc 2.17 symbols so the wheel runs on RHEL 7+, Debian 9+, Ubuntu 16.04+. The
 # explicit --target keeps its build (zig as the C compiler) apart from the tests'.
@@ -54,13 +54,25 @@ echo "==> wheel: manylinux2014 (glibc 2.17) with maturin + zig, checked by audit
 rm -rf target/wheels target/wheel-venv
 maturin build --locked --quiet --zig --compatibility manylinux2014 \
     --target x86_64-unknown-linux-gnu --out target/wheels
-wheel="$(ls target/wheels/dbt_tableau-*.whl)"
+wheel="$(ls target/wheels/dbt_tableau-*x86_64*.whl)"
 case "$wheel" in
     *manylinux_2_17_x86_64*) ;;
     *) echo "the wheel is not manylinux_2_17: $wheel" >&2; exit 1 ;;
 esac
 auditwheel show "$wheel" | tee target/wheels/auditwheel.txt
 grep -q 'manylinux_2_17_x86_64' target/wheels/auditwheel.txt
+# The aarch64 wheel (Graviton CI runners, ARM laptops in Linux VMs) is built and
+# checked the same way; it can't run here. Its standard library comes from rustup:
+# where rustup can't fetch it, the step says so and the run goes on.
+if rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+    || rustup target add aarch64-unknown-linux-gnu; then
+    maturin build --locked --quiet --zig --compatibility manylinux2014 \
+        --target aarch64-unknown-linux-gnu --out target/wheels
+    auditwheel show target/wheels/dbt_tableau-*aarch64*.whl | tee target/wheels/auditwheel-aarch64.txt
+    grep -q 'manylinux_2_17_aarch64' target/wheels/auditwheel-aarch64.txt
+else
+    echo "WARNING: no aarch64-unknown-linux-gnu standard library (rustup target add failed): the aarch64 wheel was NOT built" >&2
+fi
 python3 -m venv target/wheel-venv
 target/wheel-venv/bin/pip install --quiet --disable-pip-version-check --no-index "$wheel"
 export DBT_TABLEAU_INSTALLED="$root/target/wheel-venv/bin/dbt-tableau"
