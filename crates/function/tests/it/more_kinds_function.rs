@@ -12,9 +12,8 @@ use crate::common::sfn;
 use dbt_tableau_testkit::fake_tableau;
 
 use aws_sdk_sfn::types::ExecutionStatus;
+use common::DEMO_KEY;
 use common::moto::create_secret;
-use common::{DEMO_KEY, events_dir, sample_body};
-use dbt_tableau_engine::webhook::signature::sign;
 use fake_tableau::{FakeTableau, JobScript, VERSION, item};
 use function_process::{FunctionProcess, invoke};
 use serde_json::{Value, json};
@@ -39,17 +38,6 @@ async fn fake_at(version: &str) -> FakeTableau {
     .await
 }
 
-/// The run-succeeded delivery (job 123) as a signed Function URL event.
-fn webhook_event() -> Value {
-    let body = sample_body("run-succeeded.json");
-    let text = std::fs::read_to_string(events_dir().join("run-succeeded.json")).unwrap();
-    let mut event: Value = serde_json::from_str(&text).unwrap();
-    event["headers"]["authorization"] = sign(DEMO_KEY.as_bytes(), body.as_bytes()).into();
-    event["body"] = body.into();
-    event["isBase64Encoded"] = false.into();
-    event
-}
-
 async fn spawn(
     name: &str,
     runtime_api: &str,
@@ -67,7 +55,7 @@ async fn spawn(
 }
 
 async fn deliver(function: &FunctionProcess) -> (i64, Value) {
-    let (answer, error) = invoke(&function.name, &webhook_event()).await;
+    let (answer, error) = invoke(&function.name, &common::signed_webhook_event()).await;
     assert_eq!(error, None, "{answer}");
     let body = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     (answer["statusCode"].as_i64().unwrap(), body)
@@ -176,13 +164,7 @@ async fn workflow_follows_the_flow_and_cancels_what_times_out() {
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["targets"][0]["kind"], "flow");
     assert_eq!(body["targets"][1]["incremental"], true, "{body}");
-    let arn = format!(
-        "{}:{}",
-        workflow
-            .state_machine_arn
-            .replace(":stateMachine:", ":execution:"),
-        body["execution"].as_str().unwrap()
-    );
+    let arn = workflow.execution_arn(body["execution"].as_str().unwrap());
     let done = workflow.wait(&arn, WITHIN).await;
     assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
     assert_eq!(fake.flow_runs(), ["flow-clean"]);
@@ -235,13 +217,7 @@ async fn workflow_with_cancel_on_timeout_false_leaves_the_job() {
     .await;
     let (status, body) = deliver(&function).await;
     assert_eq!(status, 202, "{body}");
-    let arn = format!(
-        "{}:{}",
-        workflow
-            .state_machine_arn
-            .replace(":stateMachine:", ":execution:"),
-        body["execution"].as_str().unwrap()
-    );
+    let arn = workflow.execution_arn(body["execution"].as_str().unwrap());
     let done = workflow.wait(&arn, WITHIN).await;
     assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
     assert!(fake.cancels().is_empty());

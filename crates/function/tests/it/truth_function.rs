@@ -15,9 +15,8 @@ use crate::common::sfn;
 use dbt_tableau_testkit::fake_tableau;
 
 use aws_sdk_sfn::types::ExecutionStatus;
+use common::DEMO_KEY;
 use common::moto::create_secret;
-use common::{DEMO_KEY, events_dir, sample_body};
-use dbt_tableau_engine::webhook::signature::sign;
 use fake_tableau::proxy::{Fault, FaultProxy};
 use fake_tableau::{PAT_NAME, PAT_SECRET, SITE, kpi_fake};
 use function_process::{FunctionProcess, invoke};
@@ -27,16 +26,6 @@ use std::time::Duration;
 
 const WITHIN: Duration = Duration::from_secs(90);
 const TARGETS: &str = r#"[{"workbook":"Weekly KPIs","project":"Ops","jobs":["123"]}]"#;
-
-fn webhook_event() -> Value {
-    let body = sample_body("run-succeeded.json");
-    let text = std::fs::read_to_string(events_dir().join("run-succeeded.json")).unwrap();
-    let mut event: Value = serde_json::from_str(&text).unwrap();
-    event["headers"]["authorization"] = sign(DEMO_KEY.as_bytes(), body.as_bytes()).into();
-    event["body"] = body.into();
-    event["isBase64Encoded"] = false.into();
-    event
-}
 
 /// The secret pointing the function at `server` (the proxy).
 fn secret_json(server: &str) -> String {
@@ -69,17 +58,11 @@ async fn a_lost_refresh_answer_fails_the_execution_and_reaches_the_report() {
             ("STATE_MACHINE_ARN", workflow.state_machine_arn.clone()),
         ],
     );
-    let (answer, error) = invoke(&function.name, &webhook_event()).await;
+    let (answer, error) = invoke(&function.name, &common::signed_webhook_event()).await;
     assert_eq!(error, None, "{answer}");
     let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     assert_eq!(answer["statusCode"], 202, "{body}");
-    let arn = format!(
-        "{}:{}",
-        workflow
-            .state_machine_arn
-            .replace(":stateMachine:", ":execution:"),
-        body["execution"].as_str().unwrap()
-    );
+    let arn = workflow.execution_arn(body["execution"].as_str().unwrap());
     let done = workflow.wait(&arn, WITHIN).await;
     assert_eq!(done.status, ExecutionStatus::Failed, "{done:?}");
     let state = done.output.clone().unwrap_or_default();
@@ -122,7 +105,7 @@ async fn an_echoing_gateway_leaks_nothing_from_the_function_at_trace() {
             ("AWS_LAMBDA_LOG_LEVEL", "TRACE".to_string()),
         ],
     );
-    let (answer, error) = invoke(&function.name, &webhook_event()).await;
+    let (answer, error) = invoke(&function.name, &common::signed_webhook_event()).await;
     assert_eq!(error, None, "{answer}");
     let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     // The refresh request went and a gateway's 502 came back: unknown, 200.

@@ -13,9 +13,8 @@ use crate::common::sfn;
 use dbt_tableau_testkit::fake_tableau;
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use common::DEMO_KEY;
 use common::moto::create_secret;
-use common::{DEMO_KEY, events_dir, sample_body};
-use dbt_tableau_engine::webhook::signature::sign;
 use fake_tableau::JobScript;
 use fake_tableau::{FakeTableau, PAT_SECRET, kpi_fake};
 use function_process::{FunctionProcess, invoke};
@@ -61,31 +60,15 @@ async fn deploy(fake: FakeTableau, env: &[(&str, String)]) -> Stack {
     }
 }
 
-/// The run-succeeded delivery as a Function URL event, signed with the demo key.
-fn webhook_event() -> Value {
-    let body = sample_body("run-succeeded.json");
-    let text = std::fs::read_to_string(events_dir().join("run-succeeded.json")).unwrap();
-    let mut event: Value = serde_json::from_str(&text).unwrap();
-    event["headers"]["authorization"] = sign(DEMO_KEY.as_bytes(), body.as_bytes()).into();
-    event["body"] = body.into();
-    event["isBase64Encoded"] = false.into();
-    event
-}
-
 impl Stack {
     /// Delivers the webhook; answers (HTTP status, body) and the execution's ARN.
     async fn deliver(&self) -> (i64, Value, String) {
-        let (answer, error) = invoke(&self.function.name, &webhook_event()).await;
+        let (answer, error) = invoke(&self.function.name, &common::signed_webhook_event()).await;
         assert_eq!(error, None, "{answer}");
         let status = answer["statusCode"].as_i64().unwrap();
         let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
         let name = body["execution"].as_str().unwrap_or_default();
-        let arn = format!(
-            "{}:{name}",
-            self.workflow
-                .state_machine_arn
-                .replace(":stateMachine:", ":execution:")
-        );
+        let arn = self.workflow.execution_arn(name);
         (status, body, arn)
     }
 

@@ -39,6 +39,18 @@ pub fn sample_body(name: &str) -> String {
     std::fs::read_to_string(events_dir().join("bodies").join(name)).expect("sample body")
 }
 
+/// The run-succeeded delivery (job 123) as a Function URL event, signed with
+/// the demo key, as the tests that run the real binary send it.
+pub fn signed_webhook_event() -> Value {
+    let body = sample_body("run-succeeded.json");
+    let text = std::fs::read_to_string(events_dir().join("run-succeeded.json")).unwrap();
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    event["headers"]["authorization"] = sign(DEMO_KEY.as_bytes(), body.as_bytes()).into();
+    event["body"] = body.into();
+    event["isBase64Encoded"] = false.into();
+    event
+}
+
 /// The run-succeeded event with `body` in place of its own, signed with `key`.
 pub fn event_with_body(body: &[u8], key: &str) -> FunctionUrlRequest {
     event_with(body, Some(&sign(key.as_bytes(), body)), false)

@@ -142,6 +142,14 @@ pub struct Workflow {
 }
 
 impl Workflow {
+    /// The ARN of this state machine's execution `name` (a 202's `execution`).
+    pub fn execution_arn(&self, name: &str) -> String {
+        let machine = self
+            .state_machine_arn
+            .replace(":stateMachine:", ":execution:");
+        format!("{machine}:{name}")
+    }
+
     /// `function_name` must be unique (see [`unique`]); it also names the rest.
     pub async fn deploy(function_name: &str, timeout_seconds: u64) -> Workflow {
         let sns = moto_client!(aws_sdk_sns);
