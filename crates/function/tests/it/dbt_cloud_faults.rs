@@ -373,3 +373,80 @@ async fn token_never_shows_in_errors_or_logs() {
         assert!(!text.contains("dbtc_fake"), "token leaked: {text}");
     }
 }
+
+/// Serves an artifact that never ends: a header announcing 1 GB, then 64 kB
+/// every 20 ms for as long as the client reads.
+fn endless_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{\"nodes\":{";
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = vec![b' '; 64 << 10];
+                while stream.write_all(&chunk).is_ok() {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parse_cut_off_by_the_deadline_stops_with_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let reading = Arc::new(AtomicBool::new(false));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let (flag, seen) = (Arc::clone(&reading), Arc::clone(&bytes));
+    // A parser that reads until the reader says stop, as the exposure readers do.
+    let parse = Arc::new(
+        move |mut reader: dbt_tableau_engine::dbt_cloud::ArtifactReader| {
+            flag.store(true, Ordering::SeqCst);
+            let mut buffer = vec![0u8; 16 << 10];
+            let outcome = loop {
+                match reader.read(&mut buffer) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        seen.fetch_add(n as u64, Ordering::SeqCst);
+                    }
+                    Err(e) => break Err(e.to_string()),
+                }
+            };
+            flag.store(false, Ordering::SeqCst);
+            outcome
+        },
+    );
+    let started = Instant::now();
+    let result = client(&endless_server())
+        .stream_artifact(
+            &token(),
+            ACCOUNT,
+            RUN,
+            "manifest.json",
+            None,
+            started + Duration::from_millis(1500),
+            parse,
+        )
+        .await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+    match result {
+        Err(e) => assert!(e.is_retryable(), "{e:?}"),
+        Ok(parsed) => assert!(parsed.is_err(), "an endless artifact parsed: {parsed:?}"),
+    }
+    assert!(bytes.load(Ordering::SeqCst) > 0, "the parse had started");
+    // Nothing of the parse runs on after the call (into the next invocation).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!reading.load(Ordering::SeqCst), "the parse still reads");
+    let after = bytes.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bytes.load(Ordering::SeqCst), after, "the parse still reads");
+}
