@@ -45,6 +45,13 @@ echo "==> advisories: Cargo.lock against the RustSec snapshot in ../shared/advis
 ../shared/tools/advisories
 echo "==> rust-version: the workspace's is the highest any locked dependency declares"
 python3 scripts/check-rust-version.py
+echo "==> crate boundaries: no lambda_* or aws-* crate in the engine or the command"
+for crate in dbt-tableau-engine dbt-tableau; do
+    if cargo tree --locked -p "$crate" -e normal --prefix none | grep -E '^(aws-|lambda_)'; then
+        echo "$crate depends on the crates above: they belong to crates/function only" >&2
+        exit 1
+    fi
+done
 echo "==> wheels: manylinux2014 (glibc 2.17) for x86_64 and aarch64 with maturin + zig, checked by auditwheel; x86_64 installed into a fresh venv"
 # Only crates/cli is built (no Lambda runtime, no AWS SDK), linked by zig against
 # glibc 2.17 symbols so the wheel runs on RHEL 7+, Debian 9+, Ubuntu 16.04+. The
