@@ -17,7 +17,6 @@
 //! recover. One secret, one TTL and one rate limit fit in the code below.
 
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::config::SharedHttpClient;
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
@@ -52,21 +51,14 @@ pub const MAX_ATTEMPTS: u32 = 2;
 /// production; injectable so tests don't mutate the process environment).
 pub type Fallback = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// The SDK's HTTP client: the process's reqwest client and TLS configuration
-/// ([`crate::aws_http`]). Build one per tokio runtime: its connection pool
-/// belongs to the runtime.
-pub fn http_client() -> SharedHttpClient {
-    crate::aws_http::http_client()
-}
-
-/// Applies this function's HTTP client ([`http_client`]), timeouts and retries to
-/// a Secrets Manager client configuration, so that the SDK can never outlast the
-/// invocation's deadline.
+/// Applies this function's timeouts and retries to a Secrets Manager client
+/// configuration, so that the SDK can never outlast the invocation's deadline.
+/// The HTTP client is the one of the `SdkConfig` the builder comes from
+/// ([`crate::aws_http`]), shared with every other AWS client.
 pub fn bounded(
     builder: aws_sdk_secretsmanager::config::Builder,
 ) -> aws_sdk_secretsmanager::config::Builder {
     builder
-        .http_client(http_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -127,7 +119,7 @@ impl SecretsManagerSource {
     /// as the fallback for keys missing from the secret. Makes no network call:
     /// credentials are resolved on the first request.
     pub async fn from_env(secret_id: &str) -> Result<SecretsManagerSource, SecretsError> {
-        let sdk_config = crate::aws_http::sdk_config(http_client()).await;
+        let sdk_config = crate::aws_http::sdk_config(crate::aws_http::http_client()).await;
         SecretsManagerSource::from_sdk_config(secret_id, &sdk_config)
     }
 
@@ -379,7 +371,7 @@ pub fn parse(
 /// The source this container uses: Secrets Manager when `SECRET_ID` is set,
 /// otherwise the environment.
 pub async fn from_env() -> Arc<dyn SecretSource> {
-    from_env_with(|| crate::aws_http::sdk_config(http_client())).await
+    from_env_with(|| crate::aws_http::sdk_config(crate::aws_http::http_client())).await
 }
 
 /// Like [`from_env`], with the container's one SDK configuration, which `sdk`

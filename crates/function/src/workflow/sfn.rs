@@ -24,11 +24,11 @@ pub struct StepFunctionsStarter {
     state_machine_arn: String,
 }
 
-/// Applies the function's HTTP client, timeouts and retries to a Step
-/// Functions client configuration.
+/// Applies the function's timeouts and retries to a Step Functions client
+/// configuration; the HTTP client is the one of the `SdkConfig` the builder
+/// comes from, shared with every other AWS client.
 pub fn bounded(builder: aws_sdk_sfn::config::Builder) -> aws_sdk_sfn::config::Builder {
     builder
-        .http_client(crate::secrets_manager::http_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)

@@ -55,7 +55,7 @@ fn from_env_reads_the_secret_named_by_secret_id() {
         let admin = Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::new()
                 .behavior_version(BehaviorVersion::latest())
-                .http_client(dbt_tableau_refresh::secrets_manager::http_client())
+                .http_client(dbt_tableau_refresh::aws_http::http_client())
                 .endpoint_url(&endpoint)
                 .region(Region::new("us-east-1"))
                 .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))

@@ -120,7 +120,8 @@ async fn setup(outage: Outage) -> Setup {
                 .behavior_version(BehaviorVersion::latest())
                 .endpoint_url(sm.uri())
                 .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "tests")),
+                .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+                .http_client(dbt_tableau_refresh::aws_http::http_client()),
         )
         .build(),
     );

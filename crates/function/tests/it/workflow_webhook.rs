@@ -24,7 +24,8 @@ fn sfn_client() -> Client {
                 .behavior_version(BehaviorVersion::latest())
                 .endpoint_url(moto_endpoint())
                 .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "tests")),
+                .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+                .http_client(dbt_tableau_refresh::aws_http::http_client()),
         )
         .build(),
     )

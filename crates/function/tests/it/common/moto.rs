@@ -83,7 +83,8 @@ pub fn client(endpoint: &str, calls: Option<&Calls>) -> Client {
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests")),
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .http_client(dbt_tableau_refresh::aws_http::http_client()),
     );
     if let Some(calls) = calls {
         builder = builder.interceptor(calls.clone());

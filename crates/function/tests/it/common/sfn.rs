@@ -10,7 +10,7 @@
 
 use crate::common::moto::moto_endpoint;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
-use dbt_tableau_refresh::secrets_manager::http_client;
+use dbt_tableau_refresh::aws_http::http_client;
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
