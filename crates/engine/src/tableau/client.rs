@@ -294,15 +294,6 @@ enum Resend {
     UnlessItMayHaveActed,
 }
 
-/// Installs ring as the process's rustls crypto provider, which reqwest (built
-/// with `rustls-no-provider`) uses, with its platform verifier and the system's
-/// roots. The AWS SDK's client names ring explicitly (`secrets::aws::http_client`):
-/// one provider in the binary. Call before building any `reqwest::Client`; a no-op
-/// when a provider is installed already.
-pub fn install_crypto_provider() {
-    crate::tls::install_crypto_provider();
-}
-
 /// The wait a 429's text asks for: "Please retry after 2 minutes" (Tableau's
 /// 429000 detail), also "seconds" and "hours"; `None` when it names none.
 fn retry_hint(error: &TableauError) -> Option<Duration> {

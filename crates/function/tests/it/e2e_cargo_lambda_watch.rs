@@ -126,7 +126,7 @@ async fn the_real_binary_answers_webhooks_under_cargo_lambda_watch() {
         ),
     ]);
     // reqwest is built without a crypto provider of its own (Cargo.toml).
-    dbt_tableau_engine::tableau::client::install_crypto_provider();
+    dbt_tableau_engine::tls::install_crypto_provider();
     let http = reqwest::Client::new();
     let body = sample_body("run-succeeded.json");
     let signature = sign(DEMO_KEY.as_bytes(), body.as_bytes());
@@ -218,7 +218,7 @@ async fn the_local_run_starts_with_env_example_as_its_env_file() {
         child: command.spawn().expect("start scripts/run-local.sh"),
         url: format!("http://127.0.0.1:{port}/lambda-url/dbt-tableau-refresh/"),
     };
-    dbt_tableau_engine::tableau::client::install_crypto_provider();
+    dbt_tableau_engine::tls::install_crypto_provider();
     let http = reqwest::Client::new();
     let body = sample_body("run-succeeded.json");
     let (status, _) = post(&http, &watch, body.as_bytes(), "application/json", "").await;

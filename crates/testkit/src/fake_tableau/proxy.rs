@@ -39,7 +39,7 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub async fn start(upstream: &str) -> FaultProxy {
-        dbt_tableau_engine::tableau::client::install_crypto_provider();
+        dbt_tableau_engine::tls::install_crypto_provider();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let uri = format!("http://{}", listener.local_addr().unwrap());
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();

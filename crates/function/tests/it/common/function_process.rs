@@ -99,7 +99,7 @@ impl Drop for FunctionProcess {
 /// Lambda's Invoke straight to the registered process (a Function URL request in
 /// the tests): its payload, and the X-Amz-Function-Error it set, if any.
 pub async fn invoke(name: &str, event: &Value) -> (Value, Option<String>) {
-    dbt_tableau_engine::tableau::client::install_crypto_provider();
+    dbt_tableau_engine::tls::install_crypto_provider();
     let response = reqwest::Client::new()
         .post(format!("{}/forwarder/invoke/{name}", moto_endpoint()))
         .json(event)

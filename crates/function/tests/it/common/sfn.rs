@@ -70,7 +70,7 @@ pub struct Registered {
 /// POSTs to the harness's control endpoint (tests/sfn/moto_sfn.py lists them).
 pub async fn control(path: &str, request: Value) -> Value {
     // reqwest is built without a crypto provider of its own (Cargo.toml).
-    dbt_tableau_engine::tableau::client::install_crypto_provider();
+    dbt_tableau_engine::tls::install_crypto_provider();
     let response = reqwest::Client::new()
         .post(format!("{}/forwarder/{path}", moto_endpoint()))
         .json(&request)
