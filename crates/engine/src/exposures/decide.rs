@@ -89,6 +89,18 @@ fn first<'o>(a: Blocker<'o>, b: Blocker<'o>) -> Blocker<'o> {
     }
 }
 
+/// What an exposure's upstream says: blocked wins over fresh.
+fn verdict(blocker: Blocker<'_>, fresh: bool) -> Decision {
+    match (blocker, fresh) {
+        (Some((node, status)), _) => Decision::Blocked {
+            node: node.to_owned(),
+            status: status.clone(),
+        },
+        (None, true) => Decision::Fresh,
+        (None, false) => Decision::Untouched,
+    }
+}
+
 /// Per node, over the node and everything upstream of it: whether any built
 /// fresh data, and the first blocker by unique_id.
 struct Upstream<'o> {
@@ -101,6 +113,7 @@ impl<'o> Upstream<'o> {
     fn new(graph: &Graph, marks: &Marks<'o>) -> Option<Upstream<'o>> {
         const NEW: u8 = 0;
         const OPEN: u8 = 1;
+        const DONE: u8 = 2;
         let n = graph.len();
         let mut state = vec![NEW; n];
         let mut up = Upstream {
@@ -131,16 +144,14 @@ impl<'o> Upstream<'o> {
                 }
                 let flags = marks.flags(id);
                 let mut fresh = flags & FRESH != 0;
-                let mut blocker = (flags & BLOCKED != 0)
-                    .then(|| marks.blockers.get(&id).copied())
-                    .flatten();
+                let mut blocker = marks.own_blocker(id, flags);
                 for &parent in parents {
                     fresh |= up.fresh[parent as usize];
                     blocker = first(blocker, up.blocker[parent as usize]);
                 }
                 up.fresh[id as usize] = fresh;
                 up.blocker[id as usize] = blocker;
-                state[id as usize] = 2;
+                state[id as usize] = DONE;
                 stack.pop();
             }
         }
@@ -154,14 +165,7 @@ impl<'o> Upstream<'o> {
             fresh |= self.fresh.get(id as usize).copied().unwrap_or(false);
             blocker = first(blocker, self.blocker.get(id as usize).copied().flatten());
         }
-        match (blocker, fresh) {
-            (Some((node, status)), _) => Decision::Blocked {
-                node: node.to_owned(),
-                status: status.clone(),
-            },
-            (None, true) => Decision::Fresh,
-            (None, false) => Decision::Untouched,
-        }
+        verdict(blocker, fresh)
     }
 }
 
@@ -220,6 +224,14 @@ impl<'o> Marks<'o> {
         self.flags.get(at as usize).copied().unwrap_or(0)
     }
 
+    /// The node's own blocker; `flags` (its [`Marks::flags`]) spares the hash
+    /// lookup for the nodes that have none.
+    fn own_blocker(&self, at: NodeId, flags: u8) -> Blocker<'o> {
+        (flags & BLOCKED != 0)
+            .then(|| self.blockers.get(&at).copied())
+            .flatten()
+    }
+
     fn block(&mut self, at: NodeId, unique_id: &'o str, status: &'o Status) {
         self.flag(at, BLOCKED);
         let entry = self.blockers.entry(at).or_insert((unique_id, status));
@@ -262,23 +274,9 @@ impl Walk {
             *seen = self.stamp;
             let flags = marks.flags(id);
             fresh |= flags & FRESH != 0;
-            let blocking = (flags & BLOCKED != 0)
-                .then(|| marks.blockers.get(&id))
-                .flatten();
-            if let Some(&(node, status)) = blocking
-                && blocker.is_none_or(|(first, _)| node < first)
-            {
-                blocker = Some((node, status));
-            }
+            blocker = first(blocker, marks.own_blocker(id, flags));
             self.stack.extend_from_slice(graph.parents(id));
         }
-        match (blocker, fresh) {
-            (Some((node, status)), _) => Decision::Blocked {
-                node: node.to_owned(),
-                status: status.clone(),
-            },
-            (None, true) => Decision::Fresh,
-            (None, false) => Decision::Untouched,
-        }
+        verdict(blocker, fresh)
     }
 }
