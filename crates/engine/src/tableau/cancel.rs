@@ -3,22 +3,15 @@
 //! Used on jobs still running at `REFRESH_TIMEOUT_MINUTES`, which would otherwise
 //! keep one of the site's few concurrent backgrounder slots busy.
 
-use super::auth::Session;
 use super::client::Client;
 use super::error::TableauError;
+use super::jobs::{job_path, job_session};
 use super::jwt::Purpose;
-use super::refresh::{sign_in_message, sign_out, version_message};
+use super::refresh::{sign_in_message, sign_out};
 use crate::secrets::TableauAccess;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
-
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// Per job id: `Ok` when Tableau accepted the cancel, else why not.
 pub type Cancelled = Vec<(String, Result<(), String>)>;
@@ -42,28 +35,27 @@ pub(crate) async fn cancel(
     if job_ids.is_empty() {
         return Vec::new();
     }
-    let server = access.server.trim_end_matches('/');
-    let version = match timeout_at(deadline, client.api_version(server, deadline))
-        .await
-        .unwrap_or(Err(TableauError::Deadline))
+    // Sign-out ends by the deadline, the cancels a moment before.
+    let signed_out_by = deadline;
+    let deadline = super::refresh::work_deadline(deadline);
+    let (session, _) = match job_session(
+        client,
+        access,
+        Purpose::CancelJobs,
+        sign_in_message,
+        deadline,
+    )
+    .await
     {
-        Ok(version) => version,
-        Err(e) => return all(version_message(server, &e)),
-    };
-    let sign_in = Session::sign_in_for(client, access, &version, Purpose::CancelJobs, deadline);
-    let session = match timeout_at(deadline, sign_in)
-        .await
-        .unwrap_or(Err(TableauError::Deadline))
-    {
-        Ok(session) => session,
-        Err(e) => return all(sign_in_message(access, &e)),
+        Ok(opened) => opened,
+        Err((_, why)) => return all(why),
     };
     let permits = Semaphore::new(max_concurrency.max(1));
     let results = futures_util::future::join_all(job_ids.iter().map(|id| {
         let (session, permits) = (&session, &permits);
         async move {
             let _permit = permits.acquire().await;
-            let path = format!("jobs/{}", utf8_percent_encode(id, PATH_SEGMENT));
+            let path = job_path(id);
             let sent = timeout_at(deadline, session.call(Method::PUT, &path, None, deadline))
                 .await
                 .unwrap_or(Err(TableauError::Deadline));
@@ -71,7 +63,7 @@ pub(crate) async fn cancel(
         }
     }))
     .await;
-    sign_out(&session, deadline).await;
+    sign_out(&session, signed_out_by).await;
     results
 }
 

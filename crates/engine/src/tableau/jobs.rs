@@ -22,7 +22,8 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
-/// A job id goes into the path: everything but unreserved characters is encoded.
+/// A job id goes into the path (`jobs/{id}`): everything but unreserved
+/// characters is encoded.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
@@ -96,7 +97,7 @@ pub async fn query_job(
     job_id: &str,
     deadline: Instant,
 ) -> Result<JobStatus, TableauError> {
-    let path = format!("jobs/{}", utf8_percent_encode(job_id, PATH_SEGMENT));
+    let path = job_path(job_id);
     let body = session.call(Method::GET, &path, None, deadline).await?;
     parse_job(job_id, &body)
 }
@@ -237,7 +238,6 @@ pub(crate) async fn read_jobs(
     max_concurrency: usize,
     deadline: Instant,
 ) -> JobReads {
-    let no_session = |error: TableauError, message: String| JobReads::NoSession { error, message };
     if job_ids.is_empty() {
         return JobReads::Read {
             reads: Vec::new(),
@@ -247,29 +247,17 @@ pub(crate) async fn read_jobs(
     // Sign-out is part of the check: it ends by the deadline, the reads a moment before.
     let signed_out_by = deadline;
     let deadline = super::refresh::work_deadline(deadline);
-    let server = access.server.trim_end_matches('/');
-    let version = match timeout_at(deadline, client.api_version(server, deadline)).await {
-        Ok(Ok(version)) => version,
-        Ok(Err(e)) => {
-            let message = version_message(server, &e);
-            return no_session(e, message);
-        }
-        Err(_) => {
-            let e = TableauError::Deadline;
-            let message = version_message(server, &e);
-            return no_session(e, message);
-        }
-    };
-    let sign_in = Session::sign_in_for(client, access, &version, Purpose::ReadJobs, deadline);
-    let session = match timeout_at(deadline, sign_in)
-        .await
-        .unwrap_or(Err(TableauError::Deadline))
+    let (session, version) = match job_session(
+        client,
+        access,
+        Purpose::ReadJobs,
+        check_sign_in_message,
+        deadline,
+    )
+    .await
     {
-        Ok(session) => session,
-        Err(e) => {
-            let message = check_sign_in_message(access, &e);
-            return no_session(e, message);
-        }
+        Ok(opened) => opened,
+        Err((error, message)) => return JobReads::NoSession { error, message },
     };
     // A semaphore rather than a stream's `buffered`: the future must be `Send`
     // for the workflow's handler, which `buffered` over a borrowing closure
@@ -286,6 +274,40 @@ pub(crate) async fn read_jobs(
         reads,
         api_version: version,
     }
+}
+
+/// `jobs/{job-id}`, the id encoded.
+pub(super) fn job_path(job_id: &str) -> String {
+    format!("jobs/{}", utf8_percent_encode(job_id, PATH_SEGMENT))
+}
+
+/// The API version and a session signed in for `purpose`, each bounded by
+/// `deadline`, for the calls on jobs (reading, cancelling); on failure the
+/// error and an operator's words for it (`sign_in_words` for a sign-in).
+pub(super) async fn job_session<'a>(
+    client: &'a Client,
+    access: &'a TableauAccess,
+    purpose: Purpose,
+    sign_in_words: fn(&TableauAccess, &TableauError) -> String,
+    deadline: Instant,
+) -> Result<(Session<'a>, String), (TableauError, String)> {
+    let server = access.server.trim_end_matches('/');
+    let version = timeout_at(deadline, client.api_version(server, deadline))
+        .await
+        .unwrap_or(Err(TableauError::Deadline))
+        .map_err(|e| {
+            let message = version_message(server, &e);
+            (e, message)
+        })?;
+    let sign_in = Session::sign_in_for(client, access, &version, purpose, deadline);
+    let session = timeout_at(deadline, sign_in)
+        .await
+        .unwrap_or(Err(TableauError::Deadline))
+        .map_err(|e| {
+            let message = sign_in_words(access, &e);
+            (e, message)
+        })?;
+    Ok((session, version))
 }
 
 async fn read_one(
