@@ -8,7 +8,7 @@ use super::output::{Finished, Mode, Targets};
 use super::progress::Display;
 use dbt_tableau_engine::answer::TargetReport;
 use dbt_tableau_engine::follow::{
-    FollowSettings, JobChecker, schedule, settings::TIMEOUT_VARIABLE, tracker,
+    FollowSettings, JobChecker, cancel_timed_out, schedule, settings::TIMEOUT_VARIABLE, tracker,
 };
 use dbt_tableau_engine::resolve::{Malformed, Resolution, merge};
 use dbt_tableau_engine::secrets::{
@@ -212,13 +212,16 @@ async fn follow(
             settings,
             SystemTime::now(),
         );
-        if settings.cancel_on_timeout && !timed_out.is_empty() {
-            let deadline = Instant::now() + CHECK_BUDGET;
-            let cancelled =
-                JobChecker::cancel_jobs(&config.refresher, &config.access, &timed_out, deadline)
-                    .await;
-            tracker::record_cancels(&mut followed, &cancelled);
-        }
+        let deadline = Instant::now() + CHECK_BUDGET;
+        cancel_timed_out(
+            &config.refresher,
+            &config.access,
+            &mut followed,
+            &timed_out,
+            settings,
+            deadline,
+        )
+        .await;
         display.advanced(&followed);
     }
     followed

@@ -113,6 +113,22 @@ pub trait JobChecker: Send + Sync {
     }
 }
 
+/// `CANCEL_ON_TIMEOUT`: cancels the jobs that have just timed out ([`tracker::advance`]'s
+/// answer) and records whether Tableau accepted each; nothing when the setting is off.
+pub async fn cancel_timed_out(
+    checker: &dyn JobChecker,
+    access: &TableauAccess,
+    followed: &mut [tracker::Followed],
+    timed_out: &[String],
+    settings: &FollowSettings,
+    deadline: Instant,
+) {
+    if settings.cancel_on_timeout && !timed_out.is_empty() {
+        let cancelled = checker.cancel_jobs(access, timed_out, deadline).await;
+        tracker::record_cancels(followed, &cancelled);
+    }
+}
+
 impl JobChecker for TableauRefresher {
     fn check_jobs<'a>(
         &'a self,

@@ -7,7 +7,7 @@ use super::state::WorkflowState;
 use crate::metrics;
 use dbt_tableau_engine::answer::{RefreshResult, TargetReport};
 use dbt_tableau_engine::follow::tracker::{self, Followed};
-use dbt_tableau_engine::follow::{FollowSettings, JobChecker};
+use dbt_tableau_engine::follow::{self, FollowSettings, JobChecker};
 use dbt_tableau_engine::resolve::{ExposureResolver, merge};
 use dbt_tableau_engine::secrets::{SecretSource, Secrets, TableauAccess};
 use dbt_tableau_engine::tableau::Refresher;
@@ -203,10 +203,15 @@ impl Steps {
                 settings,
                 SystemTime::now(),
             );
-            if settings.cancel_on_timeout && !timed_out.is_empty() {
-                let cancelled = checker.cancel_jobs(access, &timed_out, deadline).await;
-                tracker::record_cancels(&mut state.reports, &cancelled);
-            }
+            follow::cancel_timed_out(
+                checker.as_ref(),
+                access,
+                &mut state.reports,
+                &timed_out,
+                settings,
+                deadline,
+            )
+            .await;
         } else {
             progress.done = true;
         }
