@@ -113,18 +113,11 @@ impl fmt::Debug for SecretsManagerSource {
 }
 
 impl SecretsManagerSource {
-    /// The source of this container: the SDK's usual configuration (region,
+    /// The source of this container, on its one SDK configuration (region,
     /// credentials, `AWS_ENDPOINT_URL_SECRETS_MANAGER` / `AWS_ENDPOINT_URL`) with
     /// [`bounded`] timeouts, the TTL from `SECRET_TTL_SECONDS`, and the environment
     /// as the fallback for keys missing from the secret. Makes no network call:
     /// credentials are resolved on the first request.
-    pub async fn from_env(secret_id: &str) -> Result<SecretsManagerSource, SecretsError> {
-        let sdk_config = crate::aws_http::sdk_config(crate::aws_http::http_client()).await;
-        SecretsManagerSource::from_sdk_config(secret_id, &sdk_config)
-    }
-
-    /// Like [`SecretsManagerSource::from_env`], on the container's one SDK
-    /// configuration.
     pub fn from_sdk_config(
         secret_id: &str,
         sdk_config: &aws_config::SdkConfig,

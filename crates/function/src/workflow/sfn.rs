@@ -43,15 +43,8 @@ pub fn bounded(builder: aws_sdk_sfn::config::Builder) -> aws_sdk_sfn::config::Bu
 }
 
 impl StepFunctionsStarter {
-    /// The SDK's usual configuration (region, credentials, `AWS_ENDPOINT_URL_SFN`);
-    /// no network call until the first start.
-    pub async fn from_env(state_machine_arn: &str) -> StepFunctionsStarter {
-        let sdk_config = crate::aws_http::sdk_config(crate::aws_http::http_client()).await;
-        StepFunctionsStarter::from_sdk_config(&sdk_config, state_machine_arn)
-    }
-
-    /// Like [`StepFunctionsStarter::from_env`], on the container's one SDK
-    /// configuration.
+    /// On the container's one SDK configuration (region, credentials,
+    /// `AWS_ENDPOINT_URL_SFN`); no network call until the first start.
     pub fn from_sdk_config(
         sdk_config: &aws_config::SdkConfig,
         state_machine_arn: &str,
