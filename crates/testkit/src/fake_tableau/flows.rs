@@ -14,7 +14,7 @@
 //!   REST API 3.25 (tableauserverclient refuses to send it there; Tableau's own
 //!   answer is unverified: 400 with a made-up code here).
 
-use super::respond::{authorized, out_of_scope, unauthorized};
+use super::respond::refused;
 use super::{FakeTableau, SCOPE_CANCEL, SCOPE_REFRESH, State, tableau_error};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -89,10 +89,7 @@ struct RunFlow(Arc<Mutex<State>>);
 impl Respond for RunFlow {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut state = self.0.lock().unwrap();
-        if !authorized(&state, request) {
-            return unauthorized();
-        }
-        if let Some(refusal) = out_of_scope(&state, request, SCOPE_REFRESH) {
+        if let Some(refusal) = refused(&state, request, SCOPE_REFRESH) {
             return refusal;
         }
         if request.body_json::<Value>().ok() != Some(json!({})) {
@@ -126,10 +123,7 @@ struct CancelJob(Arc<Mutex<State>>);
 impl Respond for CancelJob {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut state = self.0.lock().unwrap();
-        if !authorized(&state, request) {
-            return unauthorized();
-        }
-        if let Some(refusal) = out_of_scope(&state, request, SCOPE_CANCEL) {
+        if let Some(refusal) = refused(&state, request, SCOPE_CANCEL) {
             return refusal;
         }
         let id = request

@@ -30,6 +30,15 @@ pub(super) fn authorized(state: &State, request: &Request) -> bool {
     })
 }
 
+/// Tableau's answer to a call without a live session (401), or from a
+/// connected-app session whose JWT lacks `scope`; `None` lets the call through.
+pub(super) fn refused(state: &State, request: &Request, scope: &str) -> Option<ResponseTemplate> {
+    if !authorized(state, request) {
+        return Some(unauthorized());
+    }
+    out_of_scope(state, request, scope)
+}
+
 /// For a connected-app session whose JWT lacks `scope`: Tableau's answer to a
 /// method outside the token's scopes.
 pub(super) fn out_of_scope(
@@ -180,10 +189,7 @@ impl Respond for List {
                 state.live_token = None;
                 state.jwt_sessions.clear();
             }
-            if !authorized(&state, request) {
-                return unauthorized();
-            }
-            if let Some(refusal) = out_of_scope(&state, request, SCOPE_READ) {
+            if let Some(refusal) = refused(&state, request, SCOPE_READ) {
                 return refusal;
             }
         }
@@ -260,10 +266,7 @@ pub(super) struct RefreshItem(pub(super) Arc<Mutex<State>>);
 impl Respond for RefreshItem {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut state = self.0.lock().unwrap();
-        if !authorized(&state, request) {
-            return unauthorized();
-        }
-        if let Some(refusal) = out_of_scope(&state, request, SCOPE_REFRESH) {
+        if let Some(refusal) = refused(&state, request, SCOPE_REFRESH) {
             return refusal;
         }
         let incremental = match super::flows::refresh_body(&state, request) {
